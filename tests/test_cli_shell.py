@@ -13,7 +13,16 @@ from ctvl_cli.cli.app import app
 from ctvl_cli.cli.common import handle_errors
 from ctvl_cli.errors import InputError, PartialFailure
 
-SUBCOMMANDS = ["embed", "zeroshot", "retrieve", "segment-organs", "generate-report", "finetune", "models", "cache"]
+SUBCOMMANDS = [
+    "embed",
+    "zeroshot",
+    "retrieve",
+    "segment-organs",
+    "generate-report",
+    "finetune",
+    "models",
+    "cache",
+]
 
 
 def test_help_lists_every_subcommand(runner):
@@ -68,11 +77,14 @@ def test_startup_imports_no_heavy_libraries(argv):
 
 
 def test_console_script_help_runs():
-    p = subprocess.run([sys.executable, "-m", "ctvl_cli", "--help"], capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "ctvl_cli", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert p.returncode == 0 and "embed" in p.stdout
 
 
 # --- error handling contract, on a throwaway app using the shared wrapper ---------------------------------
+
 
 def _demo_app() -> typer.Typer:
     demo = typer.Typer()
@@ -112,7 +124,9 @@ def test_partial_failure_exit_1(runner):
 def test_internal_error_no_traceback_unless_debug(runner, monkeypatch):
     r = runner.invoke(_demo_app(), ["run", "bug"])
     assert r.exit_code == 1
-    assert "Traceback" not in r.stderr and "ZeroDivisionError: boom" in r.stderr and "CTVL_DEBUG=1" in r.stderr
+    assert (
+        "Traceback" not in r.stderr and "ZeroDivisionError: boom" in r.stderr and "CTVL_DEBUG=1" in r.stderr
+    )
     monkeypatch.setenv("CTVL_DEBUG", "1")
     r = runner.invoke(_demo_app(), ["run", "bug"])
     assert isinstance(r.exception, ZeroDivisionError)

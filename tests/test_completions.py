@@ -14,14 +14,19 @@ COMPLETIONS = REPO / "completions"
 
 
 def test_committed_completions_are_current():
-    stale = [name for name, text in render_all().items()
-             if not (COMPLETIONS / name).exists() or (COMPLETIONS / name).read_text() != text]
+    stale = [
+        name
+        for name, text in render_all().items()
+        if not (COMPLETIONS / name).exists() or (COMPLETIONS / name).read_text() != text
+    ]
     assert not stale, f"stale completion scripts {stale}: run `make completions`"
 
 
 def _bash_complete(words: list[str]) -> list[str]:
-    script = (f"source {COMPLETIONS / 'ctvl.bash'}; COMP_WORDS=({' '.join(repr(w) for w in words)}); "
-              f"COMP_CWORD={len(words) - 1}; _ctvl; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
+    script = (
+        f"source {COMPLETIONS / 'ctvl.bash'}; COMP_WORDS=({' '.join(repr(w) for w in words)}); "
+        f"COMP_CWORD={len(words) - 1}; _ctvl; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    )
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
     return [w for w in out.splitlines() if w]
 
@@ -39,6 +44,10 @@ def test_zsh_script_parses():
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish not installed on this machine")
 def test_fish_completes_subcommands():
-    out = subprocess.run(["fish", "-c", f"source {COMPLETIONS / 'ctvl.fish'}; complete -C 'ctvl mod'"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["fish", "-c", f"source {COMPLETIONS / 'ctvl.fish'}; complete -C 'ctvl mod'"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.split("\t")[0].strip() == "models"

@@ -8,14 +8,8 @@ A bad input is recorded and skipped; the batch continues. Ctrl-C commits what wa
 
 from __future__ import annotations
 
-import os
-import sys
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ctvl_cli import __version__
 from ctvl_cli.errors import CtvlError, UsageError
 
 DEFAULT_MODEL = "ctvl-phantom"

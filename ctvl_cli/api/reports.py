@@ -43,15 +43,24 @@ def read_reports(path: str | Path) -> list[ReportRow]:
             text_col = next((fields[c] for c in TEXT_COLUMNS if c in fields), None)
             ctrate = "findings_en" in fields and "impressions_en" in fields
             if text_col is None and not ctrate:
-                raise InputError(f"no text column among {sorted(fields.values())}", path=p,
-                                 hint="name it 'text' (or report_text, or CT-RATE's Findings_EN + Impressions_EN)")
+                raise InputError(
+                    f"no text column among {sorted(fields.values())}",
+                    path=p,
+                    hint="name it 'text' (or report_text, or CT-RATE's Findings_EN + Impressions_EN)",
+                )
             rows = []
             for i, r in enumerate(reader):
                 if text_col is not None:
                     text = _clean(r.get(text_col))
                 else:
-                    text = " ".join(x for x in (_clean(r.get(fields["findings_en"])),
-                                                _clean(r.get(fields["impressions_en"]))) if x)
+                    text = " ".join(
+                        x
+                        for x in (
+                            _clean(r.get(fields["findings_en"])),
+                            _clean(r.get(fields["impressions_en"])),
+                        )
+                        if x
+                    )
                 rid = (r.get(id_col) or "").strip() if id_col else ""
                 rows.append(ReportRow(id=rid or f"row{i + 1}", text=text, line=i + 2))
     except UnicodeDecodeError as e:
@@ -61,7 +70,10 @@ def read_reports(path: str | Path) -> list[ReportRow]:
     seen: dict[str, int] = {}
     for r in rows:
         if r.id in seen:
-            raise InputError(f"duplicate report id {r.id!r} (lines {seen[r.id]} and {r.line})", path=p,
-                             hint="ids must be unique")
+            raise InputError(
+                f"duplicate report id {r.id!r} (lines {seen[r.id]} and {r.line})",
+                path=p,
+                hint="ids must be unique",
+            )
         seen[r.id] = r.line
     return rows

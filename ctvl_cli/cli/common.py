@@ -16,8 +16,9 @@ from ctvl_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, CtvlError, PartialFa
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format for results on stdout.",
-                                           case_sensitive=False)]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", "-f", help="Output format for results on stdout.", case_sensitive=False)
+]
 
 
 def model_names(incomplete: str) -> list[str]:
@@ -27,10 +28,17 @@ def model_names(incomplete: str) -> list[str]:
     return [n for n in list_models() if n.startswith(incomplete)]
 
 
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name (see `ctvl models list`), "
-                                              "hf-hub:ORG/REPO, or a local run/card directory. "
-                                              "Default: the embedded default model.",
-                                              autocompletion=model_names)]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model name (see `ctvl models list`), "
+        "hf-hub:ORG/REPO, or a local run/card directory. "
+        "Default: the embedded default model.",
+        autocompletion=model_names,
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
 
 

@@ -21,7 +21,9 @@ class Node:
     path: tuple[str, ...]
     help: str = ""
     options: list[str] = field(default_factory=list)  # long and short option names
-    value_options: dict[str, list[str] | None] = field(default_factory=dict)  # option -> choices (None: files)
+    value_options: dict[str, list[str] | None] = field(
+        default_factory=dict
+    )  # option -> choices (None: files)
     children: list[Node] = field(default_factory=list)
 
 
@@ -78,28 +80,45 @@ def _all(node: Node) -> list[Node]:
 
 
 def bash_script(root: Node) -> str:
-    lines = [HEADER.format(shell="bash"), "_ctvl() {", '    local cur prev path="" i w', '    cur="${COMP_WORDS[COMP_CWORD]}"',
-             '    prev="${COMP_WORDS[COMP_CWORD-1]}"', "    for ((i = 1; i < COMP_CWORD; i++)); do", '        w="${COMP_WORDS[i]}"',
-             '        case "$path/$w" in']
+    lines = [
+        HEADER.format(shell="bash"),
+        "_ctvl() {",
+        '    local cur prev path="" i w',
+        '    cur="${COMP_WORDS[COMP_CWORD]}"',
+        '    prev="${COMP_WORDS[COMP_CWORD-1]}"',
+        "    for ((i = 1; i < COMP_CWORD; i++)); do",
+        '        w="${COMP_WORDS[i]}"',
+        '        case "$path/$w" in',
+    ]
     for n in _all(root)[1:]:
-        lines.append(f'            "{"/".join(("",) + n.path[:-1]) if len(n.path) > 1 else ""}/{n.path[-1]}") path="$path/{n.path[-1]}" ;;')
+        lines.append(
+            f'            "{"/".join(("", *n.path[:-1])) if len(n.path) > 1 else ""}/{n.path[-1]}") path="$path/{n.path[-1]}" ;;'
+        )
     lines += ["        esac", "    done", '    local words="" values="" files=0', '    case "$path" in']
     for n in _all(root):
-        key = "/".join(("",) + n.path) if n.path else ""
+        key = "/".join(("", *n.path)) if n.path else ""
         words = " ".join([c.path[-1] for c in n.children] + n.options)
         lines.append(f'        "{key}") words="{words}"')
         cases = []
         for opt, vals in n.value_options.items():
-            cases.append(f'                {opt}) ' + (f'values="{" ".join(vals)}" ;;' if vals is not None else "files=1 ;;"))
+            cases.append(
+                f"                {opt}) "
+                + (f'values="{" ".join(vals)}" ;;' if vals is not None else "files=1 ;;")
+            )
         if cases:
             lines += ['            case "$prev" in', *cases, "            esac"]
         lines.append("            ;;")
-    lines += ["    esac",
-              '    if [[ -n "$values" ]]; then COMPREPLY=($(compgen -W "$values" -- "$cur")); return 0; fi',
-              '    if [[ $files -eq 1 ]]; then COMPREPLY=($(compgen -f -- "$cur")); return 0; fi',
-              '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',
-              '    if [[ ${#COMPREPLY[@]} -eq 0 && "$cur" != -* ]]; then COMPREPLY=($(compgen -f -- "$cur")); fi',
-              "    return 0", "}", "complete -o default -o filenames -F _ctvl ctvl", ""]
+    lines += [
+        "    esac",
+        '    if [[ -n "$values" ]]; then COMPREPLY=($(compgen -W "$values" -- "$cur")); return 0; fi',
+        '    if [[ $files -eq 1 ]]; then COMPREPLY=($(compgen -f -- "$cur")); return 0; fi',
+        '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',
+        '    if [[ ${#COMPREPLY[@]} -eq 0 && "$cur" != -* ]]; then COMPREPLY=($(compgen -f -- "$cur")); fi',
+        "    return 0",
+        "}",
+        "complete -o default -o filenames -F _ctvl ctvl",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -108,19 +127,35 @@ def _q(s: str) -> str:
 
 
 def zsh_script(root: Node) -> str:
-    lines = ["#compdef ctvl", HEADER.format(shell="zsh"), "_ctvl() {", '    local path="" w i', "    local -a items values",
-             "    for ((i = 2; i < CURRENT; i++)); do", '        w="${words[i]}"', '        case "$path/$w" in']
+    lines = [
+        "#compdef ctvl",
+        HEADER.format(shell="zsh"),
+        "_ctvl() {",
+        '    local path="" w i',
+        "    local -a items values",
+        "    for ((i = 2; i < CURRENT; i++)); do",
+        '        w="${words[i]}"',
+        '        case "$path/$w" in',
+    ]
     for n in _all(root)[1:]:
-        lines.append(f'            "{"/".join(("",) + n.path[:-1]) if len(n.path) > 1 else ""}/{n.path[-1]}") path="$path/{n.path[-1]}" ;;')
+        lines.append(
+            f'            "{"/".join(("", *n.path[:-1])) if len(n.path) > 1 else ""}/{n.path[-1]}") path="$path/{n.path[-1]}" ;;'
+        )
     lines += ["        esac", "    done", '    local prev="${words[CURRENT-1]}"', '    case "$path" in']
     for n in _all(root):
-        key = "/".join(("",) + n.path) if n.path else ""
+        key = "/".join(("", *n.path)) if n.path else ""
         items = [f"'{c.path[-1]}:{_q(c.help)}'" for c in n.children] + [f"'{o}'" for o in n.options]
         lines.append(f'        "{key}")')
         cases = []
         for opt, vals in n.value_options.items():
-            cases.append(f"                {opt}) " + (f"values=({' '.join(vals)}); compadd -a values; return ;;"
-                                                      if vals is not None else "_files; return ;;"))
+            cases.append(
+                f"                {opt}) "
+                + (
+                    f"values=({' '.join(vals)}); compadd -a values; return ;;"
+                    if vals is not None
+                    else "_files; return ;;"
+                )
+            )
         if cases:
             lines += ['            case "$prev" in', *cases, "            esac"]
         lines += [f"            items=({' '.join(items)})", "            ;;"]
@@ -156,7 +191,11 @@ def fish_script(root: Node) -> str:
     return "\n".join(lines) + "\n"
 
 
-SCRIPTS = {"bash": ("ctvl.bash", bash_script), "zsh": ("_ctvl", zsh_script), "fish": ("ctvl.fish", fish_script)}
+SCRIPTS = {
+    "bash": ("ctvl.bash", bash_script),
+    "zsh": ("_ctvl", zsh_script),
+    "fish": ("ctvl.fish", fish_script),
+}
 
 
 def render_all() -> dict[str, str]:

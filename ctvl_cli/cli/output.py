@@ -54,12 +54,21 @@ def _human_cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):
-        return "x".join(_human_cell(x) for x in v) if all(isinstance(x, (int, float)) for x in v) else ", ".join(map(str, v))
+        return (
+            "x".join(_human_cell(x) for x in v)
+            if all(isinstance(x, (int, float)) for x in v)
+            else ", ".join(map(str, v))
+        )
     return str(v)
 
 
-def write_table(rows: Sequence[dict[str, Any]], fmt: Format, *, columns: Sequence[str] | None = None,
-                title: str | None = None) -> None:
+def write_table(
+    rows: Sequence[dict[str, Any]],
+    fmt: Format,
+    *,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
     """Write a table of records to stdout in the requested format.
 
     ``json`` writes one JSON array (``[]`` when empty); ``jsonl`` one object per line; ``csv`` a header
@@ -110,7 +119,9 @@ def write_record(record: dict[str, Any], fmt: Format) -> None:
             if isinstance(v, dict):
                 out.write(f"{k}:\n")
                 for k2, v2 in v.items():
-                    out.write(f"  {k2}: {_human_cell(v2) if not isinstance(v2, dict) else json.dumps(_jsonable(v2))}\n")
+                    out.write(
+                        f"  {k2}: {_human_cell(v2) if not isinstance(v2, dict) else json.dumps(_jsonable(v2))}\n"
+                    )
             else:
                 out.write(f"{str(k).ljust(width)}  {_human_cell(v)}\n")
     out.flush()
@@ -153,8 +164,22 @@ def progress(total: int | None, description: str) -> Iterator[_NullProgress | _R
     if not sys.stderr.isatty():
         yield _NullProgress()
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=_stderr_console(), transient=False) as p:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_stderr_console(),
+        transient=False,
+    ) as p:
         yield _RichProgress(p, p.add_task(description, total=total))

@@ -20,14 +20,22 @@ PLANNED: dict[str, tuple[str, str]] = {
 def register_planned(app: typer.Typer, names: list[str] | None = None) -> None:
     for name in names or list(PLANNED):
         summary, where = PLANNED[name]
-        app.command(name, help=f"[not built yet] {summary}",
-                    context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                      "help_option_names": []})(_make_planned(name, where))
+        app.command(
+            name,
+            help=f"[not built yet] {summary}",
+            context_settings={
+                "allow_extra_args": True,
+                "ignore_unknown_options": True,
+                "help_option_names": [],
+            },
+        )(_make_planned(name, where))
 
 
 def _make_planned(name: str, where: str):
     def _cmd(ctx: typer.Context) -> None:
-        output.error(f"`ctvl {name}` is not available in ctvl {__version__} yet (planned, {where}); nothing was run")
+        output.error(
+            f"`ctvl {name}` is not available in ctvl {__version__} yet (planned, {where}); nothing was run"
+        )
         raise typer.Exit(EXIT_USAGE)
 
     return _cmd

@@ -1,0 +1,1 @@
+"""Zero-shot classification from label prompts (CT-CLIP protocol by default)."""
