@@ -1,12 +1,70 @@
-"""`ctvl embed` (placeholder until the embed pipeline lands)."""
+"""`ctvl embed`: volumes and report texts to embeddings in the HDF5 cache."""
 
 from __future__ import annotations
 
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from ctvl_cli.cli.commands.planned import PLANNED, register_planned
+from ctvl_cli.cli import output
+from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, handle_errors
+from ctvl_cli.cli.output import Format
+from ctvl_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED
+
+EXAMPLES = """\b
+Examples:
+  ctvl embed scans/ --model ctvl-tiny-test --cache emb.h5
+  ctvl embed 'data/**/*.nii.gz' @more.txt --reports reports.csv --cache emb.h5 --workers 2
+  ctvl embed scans/ --cache shard3.h5 --shard 3/8   # array job; join with `ctvl cache merge`
+"""
 
 
 def register(app: typer.Typer) -> None:
-    PLANNED.setdefault("embed", ("Volumes and report texts to embeddings, cached in HDF5.", "issue #2"))
-    register_planned(app, ["embed"])
+    app.command("embed", epilog=EXAMPLES)(embed_cmd)
+
+
+@handle_errors
+def embed_cmd(
+    inputs: Annotated[list[str] | None, typer.Argument(help="Volumes: files, directories (recursive), globs, @list.txt. "
+                                                       "A DICOM series folder is one volume.")] = None,
+    cache: Annotated[Path, typer.Option("--cache", "-c", help="HDF5 embedding cache (created if missing).")] = Path(
+        "embeddings.h5"),
+    model: ModelOpt = None,
+    reports: Annotated[Path | None, typer.Option("--reports", help="CSV of report texts to embed: columns id,text "
+                                                 "(or CT-RATE's VolumeName,Findings_EN,Impressions_EN).")] = None,
+    weights: Annotated[str | None, typer.Option("--weights", help="Explicit weights file for the model.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Volumes per forward pass.")] = 4,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Parallel decode/preprocess processes.")] = 0,
+    device: DeviceOpt = "auto",
+    shard: Annotated[str | None, typer.Option("--shard", help="i/n: embed only shard i of n (0 <= i < n).")] = None,
+    fmt: FormatOpt = Format.human,
+) -> None:
+    """Embed CT volumes and report texts; skips what is already in the cache.
+
+    A bad file is recorded and skipped; the run finishes the rest and exits 1 with a failure table.
+    Ctrl-C keeps everything computed so far (exit 130); rerun the same command to complete the rest.
+    """
+    from ctvl_cli.api.embed import embed
+
+    with output.progress(None, "embedding") as bar:
+        try:
+            res = embed(inputs=inputs or [], reports=reports, model=model, cache=cache, weights=weights,
+                        batch_size=batch_size, workers=workers, device=device, shard=shard,
+                        command_line=shlex.join(["ctvl", "embed", *sys.argv[2:]]),
+                        on_start=lambda n: bar.update(total=n), on_progress=bar.advance)
+        except KeyboardInterrupt:
+            output.error(f"interrupted; finished embeddings are kept in {cache} (rerun to complete the rest)")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+    rows = [{"name": it.name, "kind": it.kind, "status": it.status, "id": it.id, "source": it.source,
+             "error": it.error} for it in res.items]
+    output.write_table(rows, fmt, columns=["name", "kind", "status", "id", "source", "error"])
+    output.info(f"{res.model}: {res.count('embedded')} embedded, {res.count('cached')} already cached, "
+                f"{res.count('failed')} failed in {res.elapsed_s:.1f} s -> {res.cache}")
+    if res.failures:
+        output.error(f"{len(res.failures)} of {len(res.items)} inputs failed:")
+        for it in res.failures:
+            sys.stderr.write(f"  {it.error}\n")
+        raise typer.Exit(EXIT_FAILURE)

@@ -1,0 +1,1 @@
+"""Reading CT volumes (NIfTI, NRRD, MHA/MHD, DICOM series) and discovering inputs."""

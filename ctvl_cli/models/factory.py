@@ -1,0 +1,100 @@
+"""Model, preprocessing and tokenizer: three products of one card (open_clip's create_model_and_transforms)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ctvl_cli.errors import CtvlError, UsageError
+from ctvl_cli.models import arch_module
+from ctvl_cli.registry import resolve_card
+from ctvl_cli.registry.schema import ModelCard
+from ctvl_cli.registry.weights import load_state_dict, resolve_weights
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """``auto`` (CUDA if available, else CPU) | ``cpu`` | ``cuda`` | ``cuda:N``."""
+    if isinstance(spec, torch.device):
+        return spec
+    s = (spec or "auto").strip().lower()
+    if s == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if s == "cpu":
+        return torch.device("cpu")
+    if s == "cuda" or (s.startswith("cuda:") and s[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {spec}: no CUDA GPU is available", hint="use --device cpu or auto")
+        idx = int(s[5:]) if ":" in s else 0
+        if idx >= torch.cuda.device_count():
+            raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} GPU(s)")
+        return torch.device(s)
+    raise UsageError(f"invalid --device {spec!r}", hint="auto | cpu | cuda | cuda:N")
+
+
+def resolve_card_and_weights(name: str, *, weights: str | None = None) -> tuple[ModelCard, Path | None, str]:
+    card = resolve_card(name)
+    if not card.available:
+        raise UsageError(f"model {card.name} is registered but not available in this version",
+                         hint=card.notes or "see `ctvl models info`")
+    path, ident = resolve_weights(card, weights=weights)
+    return card, path, ident
+
+
+def create_model(card: ModelCard, *, weights_path: Path | None = None, device: str | torch.device = "cpu"):
+    mod = arch_module(card.arch)
+    seed = next((s.seed for s in card.weights if s.kind == "init"), None)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed or 0)
+        model = mod.build(card.params)
+    if weights_path is not None:
+        sd = load_state_dict(weights_path)
+        filt = getattr(mod, "checkpoint_filter", None)
+        if filt is not None:
+            sd = filt(sd)
+        res = model.load_state_dict(sd, strict=False)
+        if res.missing_keys or res.unexpected_keys:
+            raise CtvlError(f"checkpoint does not fit {card.name}: missing {list(res.missing_keys)[:3]}, "
+                            f"unexpected {list(res.unexpected_keys)[:3]}", path=weights_path,
+                            hint="is this the right file for this model?")
+    return model.eval().to(resolve_device(device))
+
+
+def create_tokenizer(card: ModelCard) -> Callable[[list[str]], dict[str, torch.Tensor]] | None:
+    spec = card.tokenizer
+    if spec is None:
+        return None
+    from ctvl_cli.tokenizers import load_hf_tokenizer, packaged_dir
+
+    src = str(packaged_dir(spec.name_or_path)) if spec.kind == "packaged" else spec.name_or_path
+    if spec.kind == "hf" and card.base_dir and (Path(card.base_dir) / spec.name_or_path).is_dir():
+        src = str(Path(card.base_dir) / spec.name_or_path)
+    tok = load_hf_tokenizer(src, lower_case=spec.lower_case)
+
+    def tokenize(texts: list[str]) -> dict[str, torch.Tensor]:
+        enc = tok(list(texts), padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt")
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    return tokenize
+
+
+def create_preprocess(card: ModelCard, *, device: str | torch.device = "cpu"):
+    from ctvl_cli.preprocess.engine import preprocess
+
+    def fn(volume) -> torch.Tensor:
+        return preprocess(volume, card.preprocess, device=device)
+
+    return fn
+
+
+def create_model_and_transforms(name: str | ModelCard, *, weights: str | Path | None = None,
+                                device: str | torch.device = "cpu"):
+    """-> (model in eval mode on device, preprocess(volume) -> tensor, tokenizer or None, card)."""
+    if isinstance(name, ModelCard):
+        card, path = name, (Path(weights) if weights else resolve_weights(name)[0])
+    else:
+        card, path, _ = resolve_card_and_weights(name, weights=str(weights) if weights else None)
+    dev = resolve_device(device)
+    return create_model(card, weights_path=path, device=dev), create_preprocess(card, device=dev), \
+        create_tokenizer(card), card
