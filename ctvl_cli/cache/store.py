@@ -109,6 +109,9 @@ class EmbeddingCache:
         c = cls(path, writable=writable, commit_every=commit_every)
         if writable:
             c._acquire_lock()
+            # leftovers of a writer killed mid-commit or mid-put (we hold the lock: nobody else is writing)
+            for junk in [*c.path.parent.glob(f".{c.path.name}.commit-*"), *c.journal_dir.glob(".*.tmp-*")]:
+                junk.unlink(missing_ok=True)
         elif not c.path.exists() and not c.journal_dir.exists():
             raise CacheError("no such cache", path=c.path, hint="create it with `ctvl embed ... --cache FILE`")
         try:
@@ -176,7 +179,7 @@ class EmbeddingCache:
                                      path=self.path, hint="use a new cache file")
                 for key, g in f.get("models", {}).items():
                     self._models[key] = {k: _attr(v) for k, v in g.attrs.items()}
-                    ids = [_s(x) for x in g["ids"][:]]
+                    ids = [_s(x) for x in g["ids"][:]] if "ids" in g else []
                     self._ids[key] = set(ids)
                     self._n_committed += len(ids)
                 self._runs = [_s(x) for x in f["runs"][:]] if "runs" in f else []
@@ -226,7 +229,7 @@ class EmbeddingCache:
         if self.path.exists():
             with self._h5() as f:
                 g = f.get(f"models/{key}")
-                if g is not None and len(g["ids"]):
+                if g is not None and "ids" in g and len(g["ids"]):
                     cols = {k: [_s(x) for x in g[k][:]] for k in _STR}
                     e = g["embeddings"][:]
                     sh, sp, cr, rn = g["shapes"][:], g["spacings"][:], g["created"][:], g["run"][:]
@@ -382,6 +385,8 @@ class EmbeddingCache:
             try:
                 with self._h5() as f:
                     for key, g in f.get("models", {}).items():
+                        if "ids" not in g:  # a registered model without entries
+                            continue
                         n = len(g["ids"])
                         for k in (*_STR, "embeddings", "shapes", "spacings", "created", "run"):
                             if k not in g or len(g[k]) != n:

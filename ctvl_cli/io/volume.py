@@ -89,6 +89,14 @@ def _load_nifti(path: str, max_voxels: int) -> Volume:
         n = int(np.prod(img.shape))
         if n > max_voxels * max(1, int(np.prod(img.shape[3:]))) or n > 4 * max_voxels:
             raise InputError(f"implausible volume size {tuple(img.shape)}", path=path)
+        if int(img.header.get("sform_code", 0)) == 0:
+            # nibabel silently replaces zero pixdims by 1 on load; the raw header tells the truth
+            with nib.openers.ImageOpener(path) as fh:
+                raw = type(img.header).from_fileobj(fh, check=False)
+            pix = np.asarray(raw["pixdim"][1:4], dtype=np.float64)
+            if not (np.isfinite(pix).all() and (pix > 0).all()):
+                raise InputError(f"invalid voxel spacing {tuple(float(x) for x in pix)} in header", path=path,
+                                 hint="spacing must be positive in all three axes; fix the header")
         slope, inter = img.dataobj.slope, img.dataobj.inter
         raw = np.asarray(img.dataobj.get_unscaled())
         if (slope in (1.0, None) or not np.isfinite(slope)) and (inter in (0.0, None) or not np.isfinite(inter)) \

@@ -50,8 +50,11 @@ def _hf_cached(src: WeightSource) -> Path | None:
     return Path(hit) if isinstance(hit, str) and os.path.exists(hit) else None
 
 
-def find_weights(card: ModelCard) -> tuple[Path | None, WeightSource | None]:
-    """First existing file among the card's sources, in resolution order; (None, None) if none."""
+def find_weights(card: ModelCard, *, materialize: bool = True) -> tuple[Path | None, WeightSource | None]:
+    """First existing file among the card's sources, in resolution order; (None, None) if none.
+
+    With ``materialize=False`` a python-package source is only checked for being installed (its ``path()`` may
+    assemble a large file); the returned path is then the package's location."""
     for src in card.weights:
         if src.kind == "local" and src.path:
             p = Path(src.path)
@@ -74,6 +77,13 @@ def find_weights(card: ModelCard) -> tuple[Path | None, WeightSource | None]:
             if p:
                 return p, src
     for src in card.weights:
+        if src.kind == "package" and not materialize:
+            import importlib.util
+
+            spec = importlib.util.find_spec(src.package or "")
+            if spec is not None and spec.origin:
+                return Path(spec.origin).parent, src
+            continue
         if src.kind == "package":
             p = _package_path(src)
             if p and p.exists():

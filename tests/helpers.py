@@ -1,0 +1,29 @@
+"""Small synthetic volumes for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def write_nifti(path: Path, arr: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    import nibabel as nib
+
+    if affine is None:
+        affine = np.diag([-1.5, -1.5, 3.0, 1.0])  # LPS, like scanners write
+    nib.save(nib.Nifti1Image(arr, affine), str(path))
+    return path
+
+
+def phantom_array(shape=(48, 40, 24), seed: int = 0) -> np.ndarray:
+    """int16 HU: air outside, soft tissue body, two low-density 'lungs', a dense posterior 'spine'."""
+    rng = np.random.default_rng(seed)
+    x, y, z = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij")
+    a = np.full(shape, -1000.0)
+    a[(x**2 / 0.8 + y**2 / 0.6) < 1] = 40
+    a[((x - 0.35) ** 2 + y**2) < 0.08] = -850
+    a[((x + 0.35) ** 2 + y**2) < 0.08] = -850
+    a[(x**2 + (y + 0.55) ** 2) < 0.02] = 700
+    a += rng.normal(0, 5, shape)
+    return a.astype(np.int16)
