@@ -45,13 +45,17 @@ def real_size_volumes(n: int, *, depth: int = 300) -> list[Path]:
     arr = np.asanyarray(src.dataobj).astype(np.float32)
     zoom = src.header.get_zooms()
     t = torch.from_numpy(arr)[None, None]
-    big = F.interpolate(t, size=(arr.shape[0], arr.shape[1], depth), mode="trilinear", align_corners=False)[0, 0].numpy()
+    big = F.interpolate(t, size=(arr.shape[0], arr.shape[1], depth), mode="trilinear", align_corners=False)[
+        0, 0
+    ].numpy()
     affine = src.affine.copy()
     affine[:3, 2] *= arr.shape[2] / depth
     for p in todo:
         i = int(p.stem.split("_")[1].split(".")[0])
         rng = np.random.default_rng(i)
-        vol = np.roll(big, shift=int(rng.integers(-8, 8)), axis=0) + rng.normal(0, 8, big.shape).astype(np.float32)
+        vol = np.roll(big, shift=int(rng.integers(-8, 8)), axis=0) + rng.normal(0, 8, big.shape).astype(
+            np.float32
+        )
         img = nib.Nifti1Image(np.clip(vol, -1024, 3071).astype(np.int16), affine)
         img.header.set_zooms((zoom[0], zoom[1], zoom[2] * arr.shape[2] / depth))
         nib.save(img, str(p))

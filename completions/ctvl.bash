@@ -9,11 +9,16 @@ _ctvl() {
         case "$path/$w" in
             "/cache") path="$path/cache" ;;
             "/cache/info") path="$path/info" ;;
+            "/cache/ls") path="$path/ls" ;;
+            "/cache/merge") path="$path/merge" ;;
+            "/cache/verify") path="$path/verify" ;;
             "/embed") path="$path/embed" ;;
             "/finetune") path="$path/finetune" ;;
             "/generate-report") path="$path/generate-report" ;;
             "/models") path="$path/models" ;;
+            "/models/info") path="$path/info" ;;
             "/models/list") path="$path/list" ;;
+            "/models/pull") path="$path/pull" ;;
             "/retrieve") path="$path/retrieve" ;;
             "/segment-organs") path="$path/segment-organs" ;;
             "/zeroshot") path="$path/zeroshot" ;;
@@ -23,19 +28,77 @@ _ctvl() {
     case "$path" in
         "") words="cache embed finetune generate-report models retrieve segment-organs zeroshot --version --help"
             ;;
-        "/cache") words="info --help"
+        "/cache") words="info ls merge verify --help"
             ;;
-        "/cache/info") words="--help"
+        "/cache/info") words="--format -f --help"
+            case "$prev" in
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
-        "/embed") words="--help"
+        "/cache/ls") words="--model -m --kind --format -f --help"
+            case "$prev" in
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --kind) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/cache/merge") words="--format -f --help"
+            case "$prev" in
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/cache/verify") words="--sources --format -f --help"
+            case "$prev" in
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/embed") words="--cache -c --model -m --reports --weights --batch-size -b --workers -j --device --shard --format -f --help"
+            case "$prev" in
+                --cache) files=1 ;;
+                -c) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --reports) files=1 ;;
+                --weights) files=1 ;;
+                --batch-size) files=1 ;;
+                -b) files=1 ;;
+                --workers) files=1 ;;
+                -j) files=1 ;;
+                --device) files=1 ;;
+                --shard) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
         "/finetune") words="--help"
             ;;
         "/generate-report") words="--help"
             ;;
-        "/models") words="list --help"
+        "/models") words="info list pull --help"
             ;;
-        "/models/list") words="--help"
+        "/models/info") words="--format -f --help"
+            case "$prev" in
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/models/list") words="--format -f --help"
+            case "$prev" in
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/models/pull") words="--token --force --format -f --help"
+            case "$prev" in
+                --token) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
         "/retrieve") words="--help"
             ;;

@@ -2,27 +2,63 @@
 
 complete -c ctvl -f
 complete -c ctvl -n '__fish_use_subcommand' -a cache -d 'Inspect, verify and merge HDF5 embedding caches.'
-complete -c ctvl -n '__fish_use_subcommand' -a embed -d '(not built yet) Volumes and report texts to embeddings, cached in HDF5.'
+complete -c ctvl -n '__fish_use_subcommand' -a embed -d 'Embed CT volumes and report texts; skips what is already in the cache.'
 complete -c ctvl -n '__fish_use_subcommand' -a finetune -d '(not built yet) Contrastive fine-tuning and linear probes.'
 complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d '(not built yet) Radiology report generation from a CT volume.'
 complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and download registered models.'
 complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d '(not built yet) Image-to-image and report-to-image search, plus retrieval metrics.'
 complete -c ctvl -n '__fish_use_subcommand' -a segment-organs -d '(not built yet) Organ masks (lungs, heart, aorta, airways...) from chest CT.'
 complete -c ctvl -n '__fish_use_subcommand' -a zeroshot -d '(not built yet) Zero-shot abnormality probabilities from label prompts.'
-complete -c ctvl -n '__fish_seen_subcommand_from cache' -a info -d 'Summarise a cache file.'
+complete -c ctvl -n '__fish_seen_subcommand_from cache' -a info -d 'Summarise a cache\: models, entry counts, runs, pending journal.'
+complete -c ctvl -n '__fish_seen_subcommand_from cache' -a ls -d 'List cached entries.'
+complete -c ctvl -n '__fish_seen_subcommand_from cache' -a merge -d 'Join shard caches (e.g. from `ctvl embed --shard i/n`) into one.'
+complete -c ctvl -n '__fish_seen_subcommand_from cache' -a verify -d 'Check structure, dimensions, finiteness and journal; exit 1 when problems are found.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from info' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from info' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from info' -F
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from ls' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from ls' -l kind -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from ls' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from ls' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from ls' -F
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from merge' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from merge' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from merge' -F
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from verify' -l sources
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from verify' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from verify' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from cache ; and __fish_seen_subcommand_from verify' -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l cache -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l reports -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l weights -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l batch-size -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l workers -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l shard -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -F
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -F
+complete -c ctvl -n '__fish_seen_subcommand_from models' -a info -d 'Show a model card\: preprocessing, licence, weight sources and whether they are present locally.'
 complete -c ctvl -n '__fish_seen_subcommand_from models' -a list -d 'List registered models.'
+complete -c ctvl -n '__fish_seen_subcommand_from models' -a pull -d 'Download a models weights into $CTVL_HOME/weights/<model>/ and verify their sha256.'
 complete -c ctvl -n '__fish_seen_subcommand_from models' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from info' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from info' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from info' -F
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from list' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from list' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from list' -F
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from pull' -l token -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from pull' -l force
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from pull' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from pull' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from pull' -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -F
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l help

@@ -19,8 +19,15 @@ KEY = model_key(card={"name": "m"}, weights_sha256="w", preprocess={"p": 1})
 
 
 def _rec(i: int, d: int = 8) -> EntryRecord:
-    return EntryRecord(id=f"sha256:{i:064d}", kind="image", name=f"scan{i}", source=f"/data/scan{i}.nii.gz",
-                       embedding=np.full(d, float(i), np.float32), shape=(10, 11, 12), spacing=(0.7, 0.7, 2.5))
+    return EntryRecord(
+        id=f"sha256:{i:064d}",
+        kind="image",
+        name=f"scan{i}",
+        source=f"/data/scan{i}.nii.gz",
+        embedding=np.full(d, float(i), np.float32),
+        shape=(10, 11, 12),
+        spacing=(0.7, 0.7, 2.5),
+    )
 
 
 def _open_w(path, **kw):

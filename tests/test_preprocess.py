@@ -16,24 +16,40 @@ from ctvl_cli.preprocess.engine import crop_pad, preprocess, reference_preproces
 from ctvl_cli.preprocess.spec import PreprocessSpec
 from tests.helpers import phantom_array
 
-ALL_CODES = ["".join(p) for perm in itertools.permutations(["RL", "AP", "SI"]) for p in itertools.product(*perm)]
+ALL_CODES = [
+    "".join(p) for perm in itertools.permutations(["RL", "AP", "SI"]) for p in itertools.product(*perm)
+]
 
 
 def _vol(arr, affine=None) -> Volume:
-    return Volume(array=arr, affine=np.diag([-1.5, -1.5, 3.0, 1.0]) if affine is None else affine, source="synthetic")
+    return Volume(
+        array=arr, affine=np.diag([-1.5, -1.5, 3.0, 1.0]) if affine is None else affine, source="synthetic"
+    )
 
 
 def _spec(**kw) -> PreprocessSpec:
-    d = {"orientation": "RAS", "spacing": [2.0, 2.0, 2.0], "shape": [40, 36, 30], "hu_window": [-1000, 1000],
-         "output_range": [-1, 1], "pad_value": -1.0}
+    d = {
+        "orientation": "RAS",
+        "spacing": [2.0, 2.0, 2.0],
+        "shape": [40, 36, 30],
+        "hu_window": [-1000, 1000],
+        "output_range": [-1, 1],
+        "pad_value": -1.0,
+    }
     d.update(kw)
     return PreprocessSpec.from_dict(d)
 
 
-@pytest.mark.parametrize("kw", [
-    {}, {"interpolation": "nearest"}, {"clip_before_resample": False, "output_range": [0, 1], "pad_value": 0.0},
-    {"spacing": [0.9, 1.1, 1.7], "shape": [31, 33, 35]}, {"orientation": "SLP", "shape": [20, 50, 21]},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"interpolation": "nearest"},
+        {"clip_before_resample": False, "output_range": [0, 1], "pad_value": 0.0},
+        {"spacing": [0.9, 1.1, 1.7], "shape": [31, 33, 35]},
+        {"orientation": "SLP", "shape": [20, 50, 21]},
+    ],
+)
 def test_engine_equals_full_volume_interpolate(kw):
     v = _vol(phantom_array(shape=(57, 44, 23)))
     a, b = preprocess(v, _spec(**kw)), reference_preprocess(v, _spec(**kw))
@@ -44,16 +60,25 @@ def test_engine_equals_full_volume_interpolate(kw):
 @pytest.mark.parametrize("codes", ALL_CODES)
 def test_every_target_orientation_matches_nibabel(codes):
     arr = phantom_array(shape=(12, 10, 8)).astype(np.float32)
-    aff = np.array([[0, 0, 2.0, 5], [-1.5, 0, 0, 3], [0, 1.0, 0, -7], [0, 0, 0, 1]])  # a rotated, non-LPS grid
+    aff = np.array(
+        [[0, 0, 2.0, 5], [-1.5, 0, 0, 3], [0, 1.0, 0, -7], [0, 0, 0, 1]]
+    )  # a rotated, non-LPS grid
     v = _vol(arr, aff)
     sp_out = [None] * 3
-    ornt = nib.orientations.ornt_transform(nib.orientations.io_orientation(aff), nib.orientations.axcodes2ornt(codes))
+    ornt = nib.orientations.ornt_transform(
+        nib.orientations.io_orientation(aff), nib.orientations.axcodes2ornt(codes)
+    )
     ref = nib.orientations.apply_orientation(arr, ornt)
     zooms = np.linalg.norm(aff[:3, :3], axis=0)
     for i, (ax, _) in enumerate(ornt):
         sp_out[int(ax)] = float(zooms[i])
-    spec = _spec(orientation=codes, spacing=sp_out, shape=list(ref.shape), hu_window=[-2000, 2000],
-                 output_range=[-2000, 2000])
+    spec = _spec(
+        orientation=codes,
+        spacing=sp_out,
+        shape=list(ref.shape),
+        hu_window=[-2000, 2000],
+        output_range=[-2000, 2000],
+    )
     out = preprocess(v, spec)[0].numpy()
     assert np.allclose(out, ref, atol=1e-3)
     new_aff = aff @ nib.orientations.inv_ornt_aff(ornt, arr.shape)
@@ -63,8 +88,9 @@ def test_every_target_orientation_matches_nibabel(codes):
 def test_window_range_and_padding():
     arr = np.full((10, 10, 10), 3000, np.int16)
     arr[:5] = -3000
-    out = preprocess(_vol(arr, np.eye(4)), _spec(spacing=[1, 1, 1], shape=[12, 10, 8], output_range=[0, 1],
-                                                  pad_value=-7.0))[0]
+    out = preprocess(
+        _vol(arr, np.eye(4)), _spec(spacing=[1, 1, 1], shape=[12, 10, 8], output_range=[0, 1], pad_value=-7.0)
+    )[0]
     assert out[0].max() == -7.0 and out[-1].min() == -7.0  # one padded slice each side on axis 0
     inner = out[1:-1]
     assert inner.min() == 0.0 and inner.max() == 1.0
@@ -90,10 +116,17 @@ def test_deterministic_and_same_on_int16_and_float():
     assert torch.equal(a, b) and float((a - c).abs().max()) < 1e-6
 
 
-@pytest.mark.parametrize("bad,match", [
-    ({"orientation": "RRS"}, "orientation"), ({"spacing": [1, 0, 1]}, "spacing"), ({"shape": [1, 2]}, "shape"),
-    ({"hu_window": [10, -10]}, "hu_window"), ({"interpolation": "cubic"}, "interpolation"), ({"bogus": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"orientation": "RRS"}, "orientation"),
+        ({"spacing": [1, 0, 1]}, "spacing"),
+        ({"shape": [1, 2]}, "shape"),
+        ({"hu_window": [10, -10]}, "hu_window"),
+        ({"interpolation": "cubic"}, "interpolation"),
+        ({"bogus": 1}, "unknown"),
+    ],
+)
 def test_invalid_specs_rejected(bad, match):
     with pytest.raises(CardError, match=match):
         _spec(**bad)
@@ -112,7 +145,9 @@ def test_real_scan_resampling_matches_simpleitk(shared):
     codes = "".join(v.axcodes)
     target = [1.5, 1.5, 3.0]
     n_out = [int(n * s / t) for n, s, t in zip(v.shape, v.spacing, target)]
-    spec = _spec(orientation=codes, spacing=target, shape=n_out, hu_window=[-1024, 3071], output_range=[-1024, 3071])
+    spec = _spec(
+        orientation=codes, spacing=target, shape=n_out, hu_window=[-1024, 3071], output_range=[-1024, 3071]
+    )
     ours = preprocess(v, spec)[0].numpy()
     img = sitk.ReadImage(str(path), sitk.sitkFloat32)
     scale = [n / m for n, m in zip(v.shape, n_out)]
@@ -124,7 +159,9 @@ def test_real_scan_resampling_matches_simpleitk(shared):
     f.SetOutputOrigin(img.TransformContinuousIndexToPhysicalPoint(idx0))
     f.SetInterpolator(sitk.sitkLinear)
     ref = sitk.GetArrayFromImage(f.Execute(img)).transpose(2, 1, 0)
-    inner = tuple(slice(2, n - 2) for n in n_out)  # SimpleITK does not clamp outside the first/last voxel centre
+    inner = tuple(
+        slice(2, n - 2) for n in n_out
+    )  # SimpleITK does not clamp outside the first/last voxel centre
     assert ours.shape == ref.shape
     assert np.abs(ours[inner] - ref[inner]).max() < 0.05  # HU; float32 rounding of positions/weights
 
@@ -134,8 +171,13 @@ def test_real_scan_anatomy_lands_where_the_orientation_says(shared):
     """In RAS output the spine (dense bone near the midline) is posterior to the body centre, and LAS is RAS
     mirrored left-right."""
     v = load_volume(shared("data", "lung_pet_ct_dx", "A0001_chest_ct.nii.gz"))
-    spec = _spec(spacing=[2.0, 2.0, 5.0], shape=[201, 201, 64], hu_window=[-1024, 3071], output_range=[-1024, 3071],
-                 pad_value=-1024.0)
+    spec = _spec(
+        spacing=[2.0, 2.0, 5.0],
+        shape=[201, 201, 64],
+        hu_window=[-1024, 3071],
+        output_range=[-1024, 3071],
+        pad_value=-1024.0,
+    )
     ras = preprocess(v, spec)[0].numpy()
     body = ras > -300
     bone = ras > 250

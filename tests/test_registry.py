@@ -8,13 +8,26 @@ import json
 import pytest
 import torch
 
-from ctvl_cli.errors import CardError, ModelNotFoundError, UsageError, WeightsIntegrityError, WeightsNotFoundError
+from ctvl_cli.errors import (
+    CardError,
+    ModelNotFoundError,
+    UsageError,
+    WeightsIntegrityError,
+    WeightsNotFoundError,
+)
 from ctvl_cli.registry import get_card, list_models, resolve_card
 from ctvl_cli.registry.schema import parse_card
 from ctvl_cli.registry.weights import find_weights, pull, resolve_weights
 
-PUBLISHED = ["ct-clip", "ct-clip.vocabfine", "ct-clip.classfine", "merlin", "merlin-i3d.astra", "ct-resnet18-clip",
-             "ctvl-phantom"]
+PUBLISHED = [
+    "ct-clip",
+    "ct-clip.vocabfine",
+    "ct-clip.classfine",
+    "merlin",
+    "merlin-i3d.astra",
+    "ct-resnet18-clip",
+    "ctvl-phantom",
+]
 
 
 def test_all_builtin_cards_validate_and_slots_exist():
@@ -25,7 +38,8 @@ def test_all_builtin_cards_validate_and_slots_exist():
         assert c.name == n and c.embed_dim > 0 and c.weights
     assert get_card("ct-clip").license.startswith("CC-BY-NC-SA")
     assert get_card("merlin-i3d.astra").weights[0].sha256 == (
-        "d793f6bb020381d998a40548425f62cf34165c88c98f3fa3c5ef20f6cf23828a")
+        "d793f6bb020381d998a40548425f62cf34165c88c98f3fa3c5ef20f6cf23828a"
+    )
 
 
 def _card_dict(**kw):
@@ -34,11 +48,17 @@ def _card_dict(**kw):
     return d
 
 
-@pytest.mark.parametrize("bad,match", [
-    ({"embed_dim": "32"}, "embed_dim"), ({"weights": []}, "weights"), ({"weights": [{"kind": "ftp"}]}, "kind"),
-    ({"bogus": 1}, "unknown keys"), ({"preprocess": {"orientation": "RAS"}}, "spacing"),
-    ({"weights": [{"kind": "hf", "repo": "a/b", "filename": "f", "sha256": "xyz"}]}, "sha256"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"embed_dim": "32"}, "embed_dim"),
+        ({"weights": []}, "weights"),
+        ({"weights": [{"kind": "ftp"}]}, "kind"),
+        ({"bogus": 1}, "unknown keys"),
+        ({"preprocess": {"orientation": "RAS"}}, "spacing"),
+        ({"weights": [{"kind": "hf", "repo": "a/b", "filename": "f", "sha256": "xyz"}]}, "sha256"),
+    ],
+)
 def test_bad_cards_rejected(bad, match):
     with pytest.raises(CardError, match=match):
         parse_card(_card_dict(**bad), where="card.json")
@@ -70,7 +90,9 @@ def test_local_directory_card_and_weights(tmp_path):
 
 
 def _hf_card(tmp_path, sha=None):
-    d = _card_dict(name="hubby", weights=[{"kind": "hf", "repo": "org/repo", "filename": "w.bin", "sha256": sha}])
+    d = _card_dict(
+        name="hubby", weights=[{"kind": "hf", "repo": "org/repo", "filename": "w.bin", "sha256": sha}]
+    )
     return parse_card(d, where="t")
 
 
@@ -115,12 +137,16 @@ def test_pull_from_url_verifies_sha256(tmp_path):
     card = parse_card(d, where="t")
     dest = pull(card)
     assert dest.read_bytes() == b"weights!" and find_weights(card)[0] == dest
-    bad = parse_card(_card_dict(name="urly2", weights=[{"kind": "url", "url": src.as_uri(), "sha256": "0" * 64}]),
-                     where="t")
+    bad = parse_card(
+        _card_dict(name="urly2", weights=[{"kind": "url", "url": src.as_uri(), "sha256": "0" * 64}]),
+        where="t",
+    )
     with pytest.raises(WeightsIntegrityError, match="sha256 mismatch"):
         pull(bad)
     assert find_weights(bad)[0] is None  # the bad file was deleted
-    offline = parse_card(_card_dict(name="u3", weights=[{"kind": "url", "url": (tmp_path / "x").as_uri()}]), where="t")
+    offline = parse_card(
+        _card_dict(name="u3", weights=[{"kind": "url", "url": (tmp_path / "x").as_uri()}]), where="t"
+    )
     with pytest.raises(WeightsNotFoundError, match="could not download"):
         pull(offline)
 

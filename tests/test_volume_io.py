@@ -48,11 +48,19 @@ def test_trailing_singleton_axis_accepted(tmp_path):
     assert v.array.ndim == 3
 
 
-@pytest.mark.parametrize("case,match", [
-    ("truncated", "unreadable or truncated"), ("2d", "3-D"), ("4d", "3-D"), ("nan", "NaN"),
-    ("zero_spacing", "spacing"), ("ext", "unsupported file type"), ("missing", "no such file"),
-    ("tiny", "implausible volume size"),
-])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("truncated", "unreadable or truncated"),
+        ("2d", "3-D"),
+        ("4d", "3-D"),
+        ("nan", "NaN"),
+        ("zero_spacing", "spacing"),
+        ("ext", "unsupported file type"),
+        ("missing", "no such file"),
+        ("tiny", "implausible volume size"),
+    ],
+)
 def test_bad_inputs_are_one_line_errors_naming_the_file(tmp_path, case, match):
     p = tmp_path / "bad.nii.gz"
     if case == "truncated":

@@ -160,18 +160,34 @@ def embed(
     card, weights_path, weights_sha = resolve_card_and_weights(name, weights=weights)
     dev = resolve_device(device)
     if rows and not card.has_text:
-        raise UsageError(f"model {card.name} has no text encoder", hint="use a vision-language model for --reports")
+        raise UsageError(
+            f"model {card.name} has no text encoder", hint="use a vision-language model for --reports"
+        )
     key = model_key(card=card.to_dict(), weights_sha256=weights_sha, preprocess=card.preprocess.to_dict())
     result = EmbedResult(model=card.name, model_key=key, cache=str(cache))
     if on_start:
         on_start(len(paths) + len(rows))
 
     with EmbeddingCache.open(cache, writable=True) as store:
-        store.register_model(key, name=card.name, card=card.to_dict(), weights_sha256=weights_sha,
-                             preprocess=card.preprocess.to_dict())
-        store.start_run({"ctvl_version": __version__, "model": card.name, "device": str(dev), "batch_size": batch_size,
-                         "workers": workers, "shard": shard or "", "command": command_line or " ".join(sys.argv),
-                         "host": os.uname().nodename})
+        store.register_model(
+            key,
+            name=card.name,
+            card=card.to_dict(),
+            weights_sha256=weights_sha,
+            preprocess=card.preprocess.to_dict(),
+        )
+        store.start_run(
+            {
+                "ctvl_version": __version__,
+                "model": card.name,
+                "device": str(dev),
+                "batch_size": batch_size,
+                "workers": workers,
+                "shard": shard or "",
+                "command": command_line or " ".join(sys.argv),
+                "host": os.uname().nodename,
+            }
+        )
         # ---- identities and what is already cached ----------------------------------------------------------
         todo_paths: list[tuple[str, str]] = []
         for p in paths:
@@ -197,8 +213,16 @@ def embed(
         pending_rows = []
         for r, ident in zip(rows, text_ids):
             if not r.text:
-                result.items.append(ItemResult(r.id, str(reports), "text", None, "failed",
-                                               f"{reports}: line {r.line}: empty report text"))
+                result.items.append(
+                    ItemResult(
+                        r.id,
+                        str(reports),
+                        "text",
+                        None,
+                        "failed",
+                        f"{reports}: line {r.line}: empty report text",
+                    )
+                )
             elif ident in cached_t:
                 result.items.append(ItemResult(r.id, str(reports), "text", ident, "cached"))
             else:
@@ -219,15 +243,22 @@ def embed(
                 preprocess_here = dev.type == "cpu"
                 ds = _VolumeDataset([p for p, _ in pending], card.preprocess, preprocess_here)
                 loader = torch.utils.data.DataLoader(
-                    ds, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
-                    worker_init_fn=_worker_init if workers else None, persistent_workers=False,
-                    prefetch_factor=2 if workers else None)
+                    ds,
+                    batch_size=batch_size,
+                    num_workers=workers,
+                    collate_fn=_collate,
+                    worker_init_fn=_worker_init if workers else None,
+                    persistent_workers=False,
+                    prefetch_factor=2 if workers else None,
+                )
                 for batch in loader:
                     ok = [(i, x, meta) for i, x, meta, err in batch if err is None]
                     for i, _, _, err in batch:
                         if err is not None:
                             p, ident = pending[i]
-                            result.items.append(ItemResult(_display_name(p), p, "image", ident, "failed", err))
+                            result.items.append(
+                                ItemResult(_display_name(p), p, "image", ident, "failed", err)
+                            )
                     if ok:
                         if preprocess_here:
                             xb = torch.stack([x for _, x, _ in ok]).to(dev)
@@ -239,12 +270,28 @@ def embed(
                         for (i, _, meta), e in zip(ok, emb):
                             p, ident = pending[i]
                             if not np.isfinite(e).all():
-                                result.items.append(ItemResult(_display_name(p), p, "image", ident, "failed",
-                                                               f"{p}: model produced non-finite embedding"))
+                                result.items.append(
+                                    ItemResult(
+                                        _display_name(p),
+                                        p,
+                                        "image",
+                                        ident,
+                                        "failed",
+                                        f"{p}: model produced non-finite embedding",
+                                    )
+                                )
                                 continue
-                            recs.append(EntryRecord(id=ident, kind="image", name=_display_name(p),
-                                                    source=str(Path(p).resolve()), embedding=e, shape=meta[0],
-                                                    spacing=meta[1]))
+                            recs.append(
+                                EntryRecord(
+                                    id=ident,
+                                    kind="image",
+                                    name=_display_name(p),
+                                    source=str(Path(p).resolve()),
+                                    embedding=e,
+                                    shape=meta[0],
+                                    spacing=meta[1],
+                                )
+                            )
                             result.items.append(ItemResult(_display_name(p), p, "image", ident, "embedded"))
                         if recs:
                             store.put(key, records=recs)
@@ -259,11 +306,22 @@ def embed(
                 chunk = pending_rows[s : s + max(batch_size, 16)]
                 tok = tokenizer([r.text for r, _ in chunk])
                 with torch.inference_mode():
-                    emb = mdl.encode_text(tok["input_ids"].to(dev), tok["attention_mask"].to(dev)).float().cpu().numpy()
-                recs = [EntryRecord(id=ident, kind="text", name=r.id, source=str(Path(reports).resolve()), embedding=e)
-                        for (r, ident), e in zip(chunk, emb)]
+                    emb = (
+                        mdl.encode_text(tok["input_ids"].to(dev), tok["attention_mask"].to(dev))
+                        .float()
+                        .cpu()
+                        .numpy()
+                    )
+                recs = [
+                    EntryRecord(
+                        id=ident, kind="text", name=r.id, source=str(Path(reports).resolve()), embedding=e
+                    )
+                    for (r, ident), e in zip(chunk, emb)
+                ]
                 store.put(key, records=recs)
-                result.items.extend(ItemResult(r.id, str(reports), "text", ident, "embedded") for r, ident in chunk)
+                result.items.extend(
+                    ItemResult(r.id, str(reports), "text", ident, "embedded") for r, ident in chunk
+                )
                 if on_progress:
                     on_progress(len(chunk))
         except KeyboardInterrupt:

@@ -43,8 +43,11 @@ _STR = ("ids", "kinds", "names", "sources")
 
 def model_key(*, card: dict, weights_sha256: str | None, preprocess: dict) -> str:
     """Hash of (model card, weights sha256, preprocessing spec, cache format version)."""
-    blob = json.dumps({"card": card, "weights": weights_sha256, "preprocess": preprocess,
-                       "format": CACHE_FORMAT_VERSION}, sort_keys=True, default=str)
+    blob = json.dumps(
+        {"card": card, "weights": weights_sha256, "preprocess": preprocess, "format": CACHE_FORMAT_VERSION},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -105,7 +108,9 @@ class EmbeddingCache:
 
     # ---- life cycle ------------------------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, *, writable: bool = False, commit_every: int = 256) -> EmbeddingCache:
+    def open(
+        cls, path: str | os.PathLike, *, writable: bool = False, commit_every: int = 256
+    ) -> EmbeddingCache:
         c = cls(path, writable=writable, commit_every=commit_every)
         if writable:
             c._acquire_lock()
@@ -113,7 +118,9 @@ class EmbeddingCache:
             for junk in [*c.path.parent.glob(f".{c.path.name}.commit-*"), *c.journal_dir.glob(".*.tmp-*")]:
                 junk.unlink(missing_ok=True)
         elif not c.path.exists() and not c.journal_dir.exists():
-            raise CacheError("no such cache", path=c.path, hint="create it with `ctvl embed ... --cache FILE`")
+            raise CacheError(
+                "no such cache", path=c.path, hint="create it with `ctvl embed ... --cache FILE`"
+            )
         try:
             c._load()
         except BaseException:
@@ -151,9 +158,11 @@ class EmbeddingCache:
             fh.seek(0)
             holder = fh.read().strip() or "?"
             fh.close()
-            raise CacheLockedError(f"cache is being written by another process (pid {holder})", path=self.path,
-                                   hint="use one cache per process (--shard i/n) and join them with `ctvl cache merge`"
-                                   ) from None
+            raise CacheLockedError(
+                f"cache is being written by another process (pid {holder})",
+                path=self.path,
+                hint="use one cache per process (--shard i/n) and join them with `ctvl cache merge`",
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -167,23 +176,29 @@ class EmbeddingCache:
         try:
             return h5py.File(self.path, "r")
         except OSError as e:
-            raise CacheError(f"not a readable HDF5 cache ({' '.join(str(e).split())[:120]})", path=self.path,
-                             hint="run `ctvl cache verify`; a damaged cache can be rebuilt by re-running embed") from None
+            raise CacheError(
+                f"not a readable HDF5 cache ({' '.join(str(e).split())[:120]})",
+                path=self.path,
+                hint="run `ctvl cache verify`; a damaged cache can be rebuilt by re-running embed",
+            ) from None
 
     def _load(self) -> None:
         if self.path.exists():
             with self._h5() as f:
                 fmt = int(f.attrs.get("ctvl_cache_format", -1))
                 if fmt != CACHE_FORMAT_VERSION:
-                    raise CacheError(f"unsupported cache format {fmt} (this ctvl reads {CACHE_FORMAT_VERSION})",
-                                     path=self.path, hint="use a new cache file")
+                    raise CacheError(
+                        f"unsupported cache format {fmt} (this ctvl reads {CACHE_FORMAT_VERSION})",
+                        path=self.path,
+                        hint="use a new cache file",
+                    )
                 for key, g in f.get("models", {}).items():
                     self._models[key] = {k: _attr(v) for k, v in g.attrs.items()}
                     ids = [_s(x) for x in g["ids"][:]] if "ids" in g else []
                     self._ids[key] = set(ids)
                     self._n_committed += len(ids)
                 self._runs = [_s(x) for x in f["runs"][:]] if "runs" in f else []
-                for line in (f["memo"][:] if "memo" in f else []):
+                for line in f["memo"][:] if "memo" in f else []:
                     p, sig, ident = json.loads(_s(line))
                     self.identity_memo[p] = (tuple(sig), ident)
         for jf in self._journal():
@@ -221,8 +236,9 @@ class EmbeddingCache:
         have = self._ids.get(key, set())
         return {i for i in ids if i in have}
 
-    def get(self, key: str, *, kind: str | None = None, ids: list[str] | None = None) -> tuple[list[str], np.ndarray,
-                                                                                             list[dict]]:
+    def get(
+        self, key: str, *, kind: str | None = None, ids: list[str] | None = None
+    ) -> tuple[list[str], np.ndarray, list[dict]]:
         """All entries of a model key (committed + journal), optionally filtered; order: committed then journal."""
         recs: list[dict] = []
         embs: list[np.ndarray] = []
@@ -234,9 +250,18 @@ class EmbeddingCache:
                     e = g["embeddings"][:]
                     sh, sp, cr, rn = g["shapes"][:], g["spacings"][:], g["created"][:], g["run"][:]
                     for i in range(len(cols["ids"])):
-                        recs.append({"id": cols["ids"][i], "kind": cols["kinds"][i], "name": cols["names"][i],
-                                     "source": cols["sources"][i], "shape": sh[i].tolist(), "spacing": sp[i].tolist(),
-                                     "created": float(cr[i]), "run": int(rn[i])})
+                        recs.append(
+                            {
+                                "id": cols["ids"][i],
+                                "kind": cols["kinds"][i],
+                                "name": cols["names"][i],
+                                "source": cols["sources"][i],
+                                "shape": sh[i].tolist(),
+                                "spacing": sp[i].tolist(),
+                                "created": float(cr[i]),
+                                "run": int(rn[i]),
+                            }
+                        )
                     embs.append(e)
         seen = {r["id"] for r in recs}
         for jf in self._journal_files:
@@ -247,13 +272,25 @@ class EmbeddingCache:
                 if rid in seen:
                     continue
                 seen.add(rid)
-                recs.append({"id": rid, "kind": payload["kinds"][i], "name": payload["names"][i],
-                             "source": payload["sources"][i], "shape": payload["shapes"][i].tolist(),
-                             "spacing": payload["spacings"][i].tolist(), "created": float(payload["created"][i]),
-                             "run": int(payload["run"][i])})
+                recs.append(
+                    {
+                        "id": rid,
+                        "kind": payload["kinds"][i],
+                        "name": payload["names"][i],
+                        "source": payload["sources"][i],
+                        "shape": payload["shapes"][i].tolist(),
+                        "spacing": payload["spacings"][i].tolist(),
+                        "created": float(payload["created"][i]),
+                        "run": int(payload["run"][i]),
+                    }
+                )
                 embs.append(payload["embeddings"][i : i + 1])
         emb = np.concatenate(embs, axis=0).astype(np.float32) if embs else np.zeros((0, 0), np.float32)
-        keep = [i for i, r in enumerate(recs) if (kind is None or r["kind"] == kind) and (ids is None or r["id"] in ids)]
+        keep = [
+            i
+            for i, r in enumerate(recs)
+            if (kind is None or r["kind"] == kind) and (ids is None or r["id"] in ids)
+        ]
         if ids is not None:
             order = {v: n for n, v in enumerate(ids)}
             keep.sort(key=lambda i: order[recs[i]["id"]])
@@ -264,11 +301,17 @@ class EmbeddingCache:
         if not self.writable:
             raise CacheError("cache opened read-only", path=self.path)
 
-    def register_model(self, key: str, *, name: str, card: dict, weights_sha256: str | None, preprocess: dict) -> None:
+    def register_model(
+        self, key: str, *, name: str, card: dict, weights_sha256: str | None, preprocess: dict
+    ) -> None:
         self._need_writable()
         if key not in self._models:
-            self._models[key] = {"name": name, "card": json.dumps(card, sort_keys=True), "preprocess":
-                                 json.dumps(preprocess, sort_keys=True), "weights_sha256": weights_sha256 or ""}
+            self._models[key] = {
+                "name": name,
+                "card": json.dumps(card, sort_keys=True),
+                "preprocess": json.dumps(preprocess, sort_keys=True),
+                "weights_sha256": weights_sha256 or "",
+            }
             self._pending_models = {**getattr(self, "_pending_models", {}), key: self._models[key]}
 
     def start_run(self, meta: dict) -> int:
@@ -297,15 +340,20 @@ class EmbeddingCache:
         now = time.time()
         nan3 = (float("nan"),) * 3
         payload = {
-            "key": key, "ids": [r.id for r in recs], "kinds": [r.kind for r in recs], "names": [r.name for r in recs],
+            "key": key,
+            "ids": [r.id for r in recs],
+            "kinds": [r.kind for r in recs],
+            "names": [r.name for r in recs],
             "sources": [r.source for r in recs],
-            "embeddings": np.stack([np.asarray(r.embedding, np.float32).ravel() for r in recs]) if recs
+            "embeddings": np.stack([np.asarray(r.embedding, np.float32).ravel() for r in recs])
+            if recs
             else np.zeros((0, 0), np.float32),
             "shapes": np.array([r.shape or (0, 0, 0) for r in recs], np.int32).reshape(-1, 3),
             "spacings": np.array([r.spacing or nan3 for r in recs], np.float32).reshape(-1, 3),
             "created": np.array([r.created or now for r in recs], np.float64),
             "run": np.array([self.run_id if r.run < 0 else r.run for r in recs], np.int32),
-            "models": getattr(self, "_pending_models", {}), "runs": self._new_runs,
+            "models": getattr(self, "_pending_models", {}),
+            "runs": self._new_runs,
             "memo": [[p, list(sig), ident] for p, (sig, ident) in self.identity_memo.items()],
         }
         self.journal_dir.mkdir(parents=True, exist_ok=True)
@@ -351,8 +399,14 @@ class EmbeddingCache:
                 if p["key"] and len(p["ids"]):
                     _append(models[p["key"]], p)
             _replace(f, "runs", all_runs)
-            _replace(f, "memo", [json.dumps([k, list(s), i]) for k, (s, i) in
-                                 {**{k: v for k, v in self.identity_memo.items()}, **memo}.items()])
+            _replace(
+                f,
+                "memo",
+                [
+                    json.dumps([k, list(s), i])
+                    for k, (s, i) in {**{k: v for k, v in self.identity_memo.items()}, **memo}.items()
+                ],
+            )
             f.flush()
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -370,11 +424,23 @@ class EmbeddingCache:
         for key, attrs in self._models.items():
             _, _, recs = self.get(key)
             kinds = [r["kind"] for r in recs]
-            models.append({"model_key": key, "model": attrs.get("name"), "dim": int(attrs.get("dim", 0) or 0),
-                           "images": kinds.count("image"), "texts": kinds.count("text")})
-        return {"path": str(self.path), "format": CACHE_FORMAT_VERSION,
-                "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
-                "journal_files": len(self._journal_files), "runs": len(self._runs), "models": models}
+            models.append(
+                {
+                    "model_key": key,
+                    "model": attrs.get("name"),
+                    "dim": int(attrs.get("dim", 0) or 0),
+                    "images": kinds.count("image"),
+                    "texts": kinds.count("text"),
+                }
+            )
+        return {
+            "path": str(self.path),
+            "format": CACHE_FORMAT_VERSION,
+            "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
+            "journal_files": len(self._journal_files),
+            "runs": len(self._runs),
+            "models": models,
+        }
 
     def verify(self, *, sources: bool = False) -> list[str]:
         """Problems found (empty list: the cache is sound)."""
@@ -431,17 +497,35 @@ def merge(dest: str | os.PathLike, sources: list[str | os.PathLike]) -> dict[str
                     if key not in out._models:
                         out._models[key] = dict(attrs)
                         out._pending_models = {**getattr(out, "_pending_models", {}), key: dict(attrs)}
-                    elif attrs.get("dim") and out._models[key].get("dim") and attrs["dim"] != out._models[key]["dim"]:
-                        raise CacheError(f"model {key}: dimension {attrs['dim']} != {out._models[key]['dim']}",
-                                         path=src)
+                    elif (
+                        attrs.get("dim")
+                        and out._models[key].get("dim")
+                        and attrs["dim"] != out._models[key]["dim"]
+                    ):
+                        raise CacheError(
+                            f"model {key}: dimension {attrs['dim']} != {out._models[key]['dim']}", path=src
+                        )
                     ids, emb, recs = c.get(key)
                     new = [(r, e) for r, e in zip(recs, emb) if r["id"] not in out._ids.get(key, set())]
                     dup += len(recs) - len(new)
                     if new:
-                        out.put(key, records=[EntryRecord(id=r["id"], kind=r["kind"], name=r["name"], source=r["source"],
-                                                          embedding=e, shape=tuple(r["shape"]),
-                                                          spacing=tuple(r["spacing"]), created=r["created"], run=-1)
-                                              for r, e in new])
+                        out.put(
+                            key,
+                            records=[
+                                EntryRecord(
+                                    id=r["id"],
+                                    kind=r["kind"],
+                                    name=r["name"],
+                                    source=r["source"],
+                                    embedding=e,
+                                    shape=tuple(r["shape"]),
+                                    spacing=tuple(r["spacing"]),
+                                    created=r["created"],
+                                    run=-1,
+                                )
+                                for r, e in new
+                            ],
+                        )
                         added += len(new)
                 for r in c.runs():
                     out.start_run({**r, "merged_from": str(src)})
@@ -460,8 +544,11 @@ def _attr(v: Any) -> Any:
 def _encode_journal(p: dict) -> bytes:
     buf = io.BytesIO()
     meta = {k: p[k] for k in ("key", "ids", "kinds", "names", "sources", "models", "runs", "memo")}
-    np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-             **{k: p[k] for k in ("embeddings", "shapes", "spacings", "created", "run")})
+    np.savez(
+        buf,
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        **{k: p[k] for k in ("embeddings", "shapes", "spacings", "created", "run")},
+    )
     return buf.getvalue()
 
 
@@ -485,7 +572,13 @@ def _append(g, p: dict) -> None:
     str_dt = h5py.string_dtype()
     if "embeddings" not in g:
         g.attrs["dim"] = d
-        g.create_dataset("embeddings", shape=(0, d), maxshape=(None, d), dtype="f4", chunks=(max(1, min(1024, 2**20 // (4 * d))), d))
+        g.create_dataset(
+            "embeddings",
+            shape=(0, d),
+            maxshape=(None, d),
+            dtype="f4",
+            chunks=(max(1, min(1024, 2**20 // (4 * d))), d),
+        )
         for k in _STR:
             g.create_dataset(k, shape=(0,), maxshape=(None,), dtype=str_dt, chunks=(1024,))
         g.create_dataset("shapes", shape=(0, 3), maxshape=(None, 3), dtype="i4", chunks=(1024, 3))
@@ -493,9 +586,14 @@ def _append(g, p: dict) -> None:
         g.create_dataset("created", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
         g.create_dataset("run", shape=(0,), maxshape=(None,), dtype="i4", chunks=(1024,))
     m = g["embeddings"].shape[0]
-    cols = {"embeddings": e, "shapes": p["shapes"][keep], "spacings": p["spacings"][keep],
-            "created": p["created"][keep], "run": p["run"][keep],
-            **{k: np.array([p[k][i] for i in keep], dtype=object) for k in _STR}}
+    cols = {
+        "embeddings": e,
+        "shapes": p["shapes"][keep],
+        "spacings": p["spacings"][keep],
+        "created": p["created"][keep],
+        "run": p["run"][keep],
+        **{k: np.array([p[k][i] for i in keep], dtype=object) for k in _STR},
+    }
     for k, v in cols.items():
         ds = g[k]
         ds.resize(m + n, axis=0)

@@ -48,15 +48,20 @@ def _expand(item: str, base: Path | None) -> list[Path]:
         for h in hits:
             out += _expand_dir(h) if h.is_dir() else ([h] if is_volume_file(h) else [])
         if not out:
-            raise InputError("pattern matched no volumes", path=item, hint="check the glob (quote it for the shell)")
+            raise InputError(
+                "pattern matched no volumes", path=item, hint="check the glob (quote it for the shell)"
+            )
         return out
     if not p.exists():
         raise InputError("no such file or directory", path=p)
     if p.is_dir():
         out = _expand_dir(p)
         if not out:
-            raise InputError("folder holds no CT volumes", path=p,
-                             hint="expected .nii/.nii.gz/.nrrd/.mha/.mhd files or DICOM series folders")
+            raise InputError(
+                "folder holds no CT volumes",
+                path=p,
+                hint="expected .nii/.nii.gz/.nrrd/.mha/.mhd files or DICOM series folders",
+            )
         return out
     return [p]
 

@@ -63,19 +63,30 @@ def _check(path: str, arr: np.ndarray, affine: np.ndarray, max_voxels: int) -> n
     if arr.ndim == 4 and arr.shape[3] == 1:
         arr = arr[..., 0]
     if arr.ndim != 3:
-        raise InputError(f"expected a 3-D volume, got shape {tuple(arr.shape)}", path=path,
-                         hint="pass one 3-D CT series (a trailing 4th axis of size 1 is accepted)")
+        raise InputError(
+            f"expected a 3-D volume, got shape {tuple(arr.shape)}",
+            path=path,
+            hint="pass one 3-D CT series (a trailing 4th axis of size 1 is accepted)",
+        )
     if any(s < MIN_AXIS or s > MAX_AXIS for s in arr.shape) or arr.size > max_voxels:
-        raise InputError(f"implausible volume size {tuple(arr.shape)}", path=path,
-                         hint=f"each axis must be {MIN_AXIS}..{MAX_AXIS} voxels and at most {max_voxels} voxels")
+        raise InputError(
+            f"implausible volume size {tuple(arr.shape)}",
+            path=path,
+            hint=f"each axis must be {MIN_AXIS}..{MAX_AXIS} voxels and at most {max_voxels} voxels",
+        )
     if not np.isfinite(affine).all():
         raise InputError("non-finite affine/spacing in header", path=path, hint="fix the image header")
     sp = np.linalg.norm(affine[:3, :3], axis=0)
     if not (np.isfinite(sp).all() and (sp > 1e-6).all()) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise InputError(f"invalid voxel spacing {tuple(round(float(s), 6) for s in sp)}", path=path,
-                         hint="spacing must be positive in all three axes")
+        raise InputError(
+            f"invalid voxel spacing {tuple(round(float(s), 6) for s in sp)}",
+            path=path,
+            hint="spacing must be positive in all three axes",
+        )
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise InputError("volume contains NaN or infinite voxels", path=path, hint="clean or re-export the image")
+        raise InputError(
+            "volume contains NaN or infinite voxels", path=path, hint="clean or re-export the image"
+        )
     return arr
 
 
@@ -95,12 +106,18 @@ def _load_nifti(path: str, max_voxels: int) -> Volume:
                 raw = type(img.header).from_fileobj(fh, check=False)
             pix = np.asarray(raw["pixdim"][1:4], dtype=np.float64)
             if not (np.isfinite(pix).all() and (pix > 0).all()):
-                raise InputError(f"invalid voxel spacing {tuple(float(x) for x in pix)} in header", path=path,
-                                 hint="spacing must be positive in all three axes; fix the header")
+                raise InputError(
+                    f"invalid voxel spacing {tuple(float(x) for x in pix)} in header",
+                    path=path,
+                    hint="spacing must be positive in all three axes; fix the header",
+                )
         slope, inter = img.dataobj.slope, img.dataobj.inter
         raw = np.asarray(img.dataobj.get_unscaled())
-        if (slope in (1.0, None) or not np.isfinite(slope)) and (inter in (0.0, None) or not np.isfinite(inter)) \
-                and raw.dtype in (np.int16, np.uint8, np.int8):
+        if (
+            (slope in (1.0, None) or not np.isfinite(slope))
+            and (inter in (0.0, None) or not np.isfinite(inter))
+            and raw.dtype in (np.int16, np.uint8, np.int8)
+        ):
             arr = raw.astype(np.int16, copy=False)
         elif raw.dtype == np.float32 and slope in (1.0, None) and inter in (0.0, None):
             arr = raw
@@ -112,8 +129,11 @@ def _load_nifti(path: str, max_voxels: int) -> Volume:
     except MemoryError:
         raise InputError("volume too large to load", path=path) from None
     except Exception as e:
-        raise InputError(f"unreadable or truncated NIfTI ({_short(e)})", path=path,
-                         hint="check the file is complete (re-copy or re-export it)") from None
+        raise InputError(
+            f"unreadable or truncated NIfTI ({_short(e)})",
+            path=path,
+            hint="check the file is complete (re-copy or re-export it)",
+        ) from None
     return Volume(array=_check(path, arr, affine, max_voxels), affine=affine, source=path)
 
 
@@ -123,13 +143,17 @@ def _itk_to_volume(path: str, img, max_voxels: int) -> Volume:
     if img.GetDimension() == 4 and img.GetSize()[3] == 1:
         img = img[:, :, :, 0]
     if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"expected a 3-D scalar volume, got {img.GetDimension()}-D with "
-                         f"{img.GetNumberOfComponentsPerPixel()} components", path=path)
+        raise InputError(
+            f"expected a 3-D scalar volume, got {img.GetDimension()}-D with "
+            f"{img.GetNumberOfComponentsPerPixel()} components",
+            path=path,
+        )
     arr = sitk.GetArrayViewFromImage(img).transpose(2, 1, 0)  # (k,j,i) -> (i,j,k)
     arr = np.ascontiguousarray(arr)
     if arr.dtype not in (np.int16, np.float32):
-        arr = arr.astype(np.int16 if arr.dtype.kind in "iu" and arr.min() >= -32768 and arr.max() <= 32767
-                         else np.float32)
+        arr = arr.astype(
+            np.int16 if arr.dtype.kind in "iu" and arr.min() >= -32768 and arr.max() <= 32767 else np.float32
+        )
     direction = np.array(img.GetDirection(), dtype=np.float64).reshape(3, 3)
     spacing = np.array(img.GetSpacing(), dtype=np.float64)
     origin = np.array(img.GetOrigin(), dtype=np.float64)
@@ -153,7 +177,9 @@ def _load_itk(path: str, max_voxels: int) -> Volume:
     except InputError:
         raise
     except Exception as e:
-        raise InputError(f"unreadable image ({_short(e)})", path=path, hint="check the file is complete") from None
+        raise InputError(
+            f"unreadable image ({_short(e)})", path=path, hint="check the file is complete"
+        ) from None
     return _itk_to_volume(path, img, max_voxels)
 
 
@@ -166,14 +192,18 @@ def _load_dicom_dir(path: str, max_voxels: int) -> Volume:
             raise InputError("no DICOM series in folder", path=path, hint="pass a folder with one CT series")
         files = max((sitk.ImageSeriesReader.GetGDCMSeriesFileNames(path, s) for s in ids), key=len)
         if len(files) < MIN_AXIS:
-            raise InputError(f"DICOM series has only {len(files)} slice(s)", path=path, hint="a 3-D CT series is needed")
+            raise InputError(
+                f"DICOM series has only {len(files)} slice(s)", path=path, hint="a 3-D CT series is needed"
+            )
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(files)
         img = reader.Execute()
     except InputError:
         raise
     except Exception as e:
-        raise InputError(f"unreadable DICOM series ({_short(e)})", path=path, hint="check the series is complete") from None
+        raise InputError(
+            f"unreadable DICOM series ({_short(e)})", path=path, hint="check the series is complete"
+        ) from None
     return _itk_to_volume(path, img, max_voxels)
 
 
@@ -196,6 +226,11 @@ def load_volume(path: str | os.PathLike, *, max_voxels: int = 1_000_000_000) -> 
     if name.endswith(ITK_EXT):
         return _load_itk(s, max_voxels)
     if is_dicom_file(p):
-        raise InputError("a single DICOM file is not a volume", path=s, hint="pass the folder holding the series")
-    raise InputError(f"unsupported file type {p.suffix or '(none)'}", path=s,
-                     hint="use NIfTI (.nii/.nii.gz), NRRD, MHA/MHD or a DICOM series folder")
+        raise InputError(
+            "a single DICOM file is not a volume", path=s, hint="pass the folder holding the series"
+        )
+    raise InputError(
+        f"unsupported file type {p.suffix or '(none)'}",
+        path=s,
+        hint="use NIfTI (.nii/.nii.gz), NRRD, MHA/MHD or a DICOM series folder",
+    )

@@ -24,6 +24,8 @@ def arch_module(arch: str):
     from ctvl_cli.errors import UsageError
 
     if not arch_available(arch):
-        raise UsageError(f"architecture {arch!r} is not available in this version of ctvl",
-                         hint="see `ctvl models list` for the models that can run")
+        raise UsageError(
+            f"architecture {arch!r} is not available in this version of ctvl",
+            hint="see `ctvl models list` for the models that can run",
+        )
     return importlib.import_module(ARCHS[arch])

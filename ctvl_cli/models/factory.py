@@ -36,8 +36,10 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
 def resolve_card_and_weights(name: str, *, weights: str | None = None) -> tuple[ModelCard, Path | None, str]:
     card = resolve_card(name)
     if not card.available:
-        raise UsageError(f"model {card.name} is registered but not available in this version",
-                         hint=card.notes or "see `ctvl models info`")
+        raise UsageError(
+            f"model {card.name} is registered but not available in this version",
+            hint=card.notes or "see `ctvl models info`",
+        )
     path, ident = resolve_weights(card, weights=weights)
     return card, path, ident
 
@@ -55,9 +57,12 @@ def create_model(card: ModelCard, *, weights_path: Path | None = None, device: s
             sd = filt(sd)
         res = model.load_state_dict(sd, strict=False)
         if res.missing_keys or res.unexpected_keys:
-            raise CtvlError(f"checkpoint does not fit {card.name}: missing {list(res.missing_keys)[:3]}, "
-                            f"unexpected {list(res.unexpected_keys)[:3]}", path=weights_path,
-                            hint="is this the right file for this model?")
+            raise CtvlError(
+                f"checkpoint does not fit {card.name}: missing {list(res.missing_keys)[:3]}, "
+                f"unexpected {list(res.unexpected_keys)[:3]}",
+                path=weights_path,
+                hint="is this the right file for this model?",
+            )
     return model.eval().to(resolve_device(device))
 
 
@@ -88,13 +93,18 @@ def create_preprocess(card: ModelCard, *, device: str | torch.device = "cpu"):
     return fn
 
 
-def create_model_and_transforms(name: str | ModelCard, *, weights: str | Path | None = None,
-                                device: str | torch.device = "cpu"):
+def create_model_and_transforms(
+    name: str | ModelCard, *, weights: str | Path | None = None, device: str | torch.device = "cpu"
+):
     """-> (model in eval mode on device, preprocess(volume) -> tensor, tokenizer or None, card)."""
     if isinstance(name, ModelCard):
         card, path = name, (Path(weights) if weights else resolve_weights(name)[0])
     else:
         card, path, _ = resolve_card_and_weights(name, weights=str(weights) if weights else None)
     dev = resolve_device(device)
-    return create_model(card, weights_path=path, device=dev), create_preprocess(card, device=dev), \
-        create_tokenizer(card), card
+    return (
+        create_model(card, weights_path=path, device=dev),
+        create_preprocess(card, device=dev),
+        create_tokenizer(card),
+        card,
+    )

@@ -14,8 +14,17 @@ from ctvl_cli.models.base import CTModel
 
 
 class TinyClip(CTModel):
-    def __init__(self, *, embed_dim: int = 32, widths=(8, 16, 32), vocab_size: int = 256, text_width: int = 32,
-                 text_layers: int = 1, max_length: int = 64, normalize: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        embed_dim: int = 32,
+        widths=(8, 16, 32),
+        vocab_size: int = 256,
+        text_width: int = 32,
+        text_layers: int = 1,
+        max_length: int = 64,
+        normalize: bool = True,
+    ) -> None:
         super().__init__()
         self.embed_dim, self.has_text, self.normalize = embed_dim, True, normalize
         layers: list[nn.Module] = []
@@ -27,8 +36,13 @@ class TinyClip(CTModel):
         self.visual_proj = nn.Linear(cin, embed_dim)
         self.tok = nn.Embedding(vocab_size, text_width)
         self.pos = nn.Parameter(torch.zeros(max_length, text_width))
-        layer = nn.TransformerEncoderLayer(text_width, nhead=max(1, text_width // 16), dim_feedforward=2 * text_width,
-                                           batch_first=True, dropout=0.0)
+        layer = nn.TransformerEncoderLayer(
+            text_width,
+            nhead=max(1, text_width // 16),
+            dim_feedforward=2 * text_width,
+            batch_first=True,
+            dropout=0.0,
+        )
         self.text = nn.TransformerEncoder(layer, num_layers=text_layers, enable_nested_tensor=False)
         self.text_proj = nn.Linear(text_width, embed_dim)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))

@@ -31,8 +31,17 @@ from ctvl_cli.errors import CardError
 _PAIRS = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
 RESAMPLE_MODES = ("size",)
 INTERPOLATIONS = ("trilinear", "nearest")
-KEYS = ("orientation", "spacing", "interpolation", "resample", "hu_window", "output_range", "clip_before_resample",
-        "shape", "pad_value")
+KEYS = (
+    "orientation",
+    "spacing",
+    "interpolation",
+    "resample",
+    "hu_window",
+    "output_range",
+    "clip_before_resample",
+    "shape",
+    "pad_value",
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,10 @@ class PreprocessSpec:
                 raise CardError(f"{where}: missing required key {k!r}")
         o = str(d["orientation"]).upper()
         if len(o) != 3 or any(c not in _PAIRS for c in o) or len({_axis(c) for c in o}) != 3:
-            raise CardError(f"{where}: invalid orientation {d['orientation']!r}",
-                            hint="three axis codes from R/L, A/P, S/I, one per axis, e.g. RAS or SLP")
+            raise CardError(
+                f"{where}: invalid orientation {d['orientation']!r}",
+                hint="three axis codes from R/L, A/P, S/I, one per axis, e.g. RAS or SLP",
+            )
         try:
             spacing = tuple(float(x) for x in d["spacing"])
             shape = tuple(int(x) for x in d["shape"])
@@ -68,7 +79,9 @@ class PreprocessSpec:
             rng = tuple(float(x) for x in d.get("output_range", cls.output_range))
             pad = float(d.get("pad_value", cls.pad_value))
         except (TypeError, ValueError):
-            raise CardError(f"{where}: spacing/shape/hu_window/output_range/pad_value must be numbers") from None
+            raise CardError(
+                f"{where}: spacing/shape/hu_window/output_range/pad_value must be numbers"
+            ) from None
         if len(spacing) != 3 or any(not (s > 0) for s in spacing):
             raise CardError(f"{where}: spacing must be three positive numbers, got {d['spacing']!r}")
         if len(shape) != 3 or any(s < 1 for s in shape):
@@ -86,14 +99,30 @@ class PreprocessSpec:
         cb = d.get("clip_before_resample", cls.clip_before_resample)
         if not isinstance(cb, bool):
             raise CardError(f"{where}: clip_before_resample must be true or false")
-        return cls(orientation=o, spacing=spacing, shape=shape, hu_window=win, output_range=rng,  # type: ignore[arg-type]
-                   interpolation=interp, resample=res, clip_before_resample=cb, pad_value=pad)
+        return cls(
+            orientation=o,
+            spacing=spacing,
+            shape=shape,
+            hu_window=win,
+            output_range=rng,  # type: ignore[arg-type]
+            interpolation=interp,
+            resample=res,
+            clip_before_resample=cb,
+            pad_value=pad,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"orientation": self.orientation, "spacing": list(self.spacing), "interpolation": self.interpolation,
-                "resample": self.resample, "hu_window": list(self.hu_window), "output_range": list(self.output_range),
-                "clip_before_resample": self.clip_before_resample, "shape": list(self.shape),
-                "pad_value": self.pad_value}
+        return {
+            "orientation": self.orientation,
+            "spacing": list(self.spacing),
+            "interpolation": self.interpolation,
+            "resample": self.resample,
+            "hu_window": list(self.hu_window),
+            "output_range": list(self.output_range),
+            "clip_before_resample": self.clip_before_resample,
+            "shape": list(self.shape),
+            "pad_value": self.pad_value,
+        }
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()

@@ -46,13 +46,16 @@ def resolve_card(name_or_path: str) -> ModelCard:
     if name_or_path.startswith("hf-hub:"):
         from ctvl_cli.registry.weights import hf_card
 
-        return hf_card(name_or_path[len("hf-hub:"):])
+        return hf_card(name_or_path[len("hf-hub:") :])
     p = Path(name_or_path).expanduser()
     if p.is_dir() and (p / CARD_FILE).is_file():
         return load_card_file(p / CARD_FILE)
     if p.is_file() and p.suffix == ".json":
         return load_card_file(p)
     if ("/" in name_or_path or name_or_path.endswith(".json")) and not p.exists():
-        raise ModelNotFoundError("no such model directory or card", path=name_or_path,
-                                 hint=f"a local model is a directory holding {CARD_FILE}")
+        raise ModelNotFoundError(
+            "no such model directory or card",
+            path=name_or_path,
+            hint=f"a local model is a directory holding {CARD_FILE}",
+        )
     return get_card(name_or_path)

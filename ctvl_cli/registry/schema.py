@@ -13,8 +13,23 @@ from ctvl_cli.errors import CardError
 from ctvl_cli.preprocess.spec import PreprocessSpec
 
 WEIGHT_KINDS = ("init", "local", "hf", "url", "package")
-CARD_KEYS = {"name", "description", "architecture", "embed_dim", "preprocess", "text", "prompt_templates", "weights",
-             "license", "homepage", "citation", "capabilities", "normalize_embeddings", "available", "notes"}
+CARD_KEYS = {
+    "name",
+    "description",
+    "architecture",
+    "embed_dim",
+    "preprocess",
+    "text",
+    "prompt_templates",
+    "weights",
+    "license",
+    "homepage",
+    "citation",
+    "capabilities",
+    "normalize_embeddings",
+    "available",
+    "notes",
+}
 
 
 @dataclass(frozen=True)
@@ -111,8 +126,12 @@ def parse_card(d: Mapping[str, Any], *, where: str, base_dir: str | None = None)
     if text is not None:
         t = _req(text, "tokenizer", Mapping, f"{where}: text")
         try:
-            tok = TokenizerSpec(kind=str(t["kind"]), name_or_path=str(t["name_or_path"]), max_length=int(t["max_length"]),
-                                lower_case=bool(t.get("lower_case", True)))
+            tok = TokenizerSpec(
+                kind=str(t["kind"]),
+                name_or_path=str(t["name_or_path"]),
+                max_length=int(t["max_length"]),
+                lower_case=bool(t.get("lower_case", True)),
+            )
         except (KeyError, TypeError, ValueError):
             raise CardError(f"{where}: text.tokenizer needs kind, name_or_path, max_length") from None
         if tok.kind not in ("hf", "packaged"):
@@ -131,13 +150,25 @@ def parse_card(d: Mapping[str, Any], *, where: str, base_dir: str | None = None)
     if not ws:
         raise CardError(f"{where}: at least one weights source is required (kind 'init' for random init)")
     return ModelCard(
-        name=name, description=str(d.get("description", "")), arch=arch_name,
-        params_json=json.dumps(params, sort_keys=True), embed_dim=embed_dim, preprocess=pre, tokenizer=tok,
-        prompt_templates=str(d.get("prompt_templates", "ctclip")), weights=tuple(ws),
-        license=str(d.get("license", "unknown")), homepage=str(d.get("homepage", "")), citation=str(d.get("citation", "")),
-        capabilities=tuple(d.get("capabilities", [])), normalize_embeddings=bool(d.get("normalize_embeddings", True)),
-        available=bool(d.get("available", True)), notes=str(d.get("notes", "")),
-        raw_json=json.dumps(copy.deepcopy(dict(d)), sort_keys=True), base_dir=base_dir)
+        name=name,
+        description=str(d.get("description", "")),
+        arch=arch_name,
+        params_json=json.dumps(params, sort_keys=True),
+        embed_dim=embed_dim,
+        preprocess=pre,
+        tokenizer=tok,
+        prompt_templates=str(d.get("prompt_templates", "ctclip")),
+        weights=tuple(ws),
+        license=str(d.get("license", "unknown")),
+        homepage=str(d.get("homepage", "")),
+        citation=str(d.get("citation", "")),
+        capabilities=tuple(d.get("capabilities", [])),
+        normalize_embeddings=bool(d.get("normalize_embeddings", True)),
+        available=bool(d.get("available", True)),
+        notes=str(d.get("notes", "")),
+        raw_json=json.dumps(copy.deepcopy(dict(d)), sort_keys=True),
+        base_dir=base_dir,
+    )
 
 
 def load_card_file(path: str | Path) -> ModelCard:

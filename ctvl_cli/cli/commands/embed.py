@@ -28,18 +28,38 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def embed_cmd(
-    inputs: Annotated[list[str] | None, typer.Argument(help="Volumes: files, directories (recursive), globs, @list.txt. "
-                                                       "A DICOM series folder is one volume.")] = None,
-    cache: Annotated[Path, typer.Option("--cache", "-c", help="HDF5 embedding cache (created if missing).")] = Path(
-        "embeddings.h5"),
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Volumes: files, directories (recursive), globs, @list.txt. "
+            "A DICOM series folder is one volume."
+        ),
+    ] = None,
+    cache: Annotated[
+        Path, typer.Option("--cache", "-c", help="HDF5 embedding cache (created if missing).")
+    ] = Path("embeddings.h5"),
     model: ModelOpt = None,
-    reports: Annotated[Path | None, typer.Option("--reports", help="CSV of report texts to embed: columns id,text "
-                                                 "(or CT-RATE's VolumeName,Findings_EN,Impressions_EN).")] = None,
-    weights: Annotated[str | None, typer.Option("--weights", help="Explicit weights file for the model.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Volumes per forward pass.")] = 4,
-    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Parallel decode/preprocess processes.")] = 0,
+    reports: Annotated[
+        Path | None,
+        typer.Option(
+            "--reports",
+            help="CSV of report texts to embed: columns id,text "
+            "(or CT-RATE's VolumeName,Findings_EN,Impressions_EN).",
+        ),
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Explicit weights file for the model.")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, help="Volumes per forward pass.")
+    ] = 4,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", min=0, help="Parallel decode/preprocess processes.")
+    ] = 0,
     device: DeviceOpt = "auto",
-    shard: Annotated[str | None, typer.Option("--shard", help="i/n: embed only shard i of n (0 <= i < n).")] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="i/n: embed only shard i of n (0 <= i < n).")
+    ] = None,
     fmt: FormatOpt = Format.human,
 ) -> None:
     """Embed CT volumes and report texts; skips what is already in the cache.
@@ -51,18 +71,39 @@ def embed_cmd(
 
     with output.progress(None, "embedding") as bar:
         try:
-            res = embed(inputs=inputs or [], reports=reports, model=model, cache=cache, weights=weights,
-                        batch_size=batch_size, workers=workers, device=device, shard=shard,
-                        command_line=shlex.join(["ctvl", "embed", *sys.argv[2:]]),
-                        on_start=lambda n: bar.update(total=n), on_progress=bar.advance)
+            res = embed(
+                inputs=inputs or [],
+                reports=reports,
+                model=model,
+                cache=cache,
+                weights=weights,
+                batch_size=batch_size,
+                workers=workers,
+                device=device,
+                shard=shard,
+                command_line=shlex.join(["ctvl", "embed", *sys.argv[2:]]),
+                on_start=lambda n: bar.update(total=n),
+                on_progress=bar.advance,
+            )
         except KeyboardInterrupt:
             output.error(f"interrupted; finished embeddings are kept in {cache} (rerun to complete the rest)")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-    rows = [{"name": it.name, "kind": it.kind, "status": it.status, "id": it.id, "source": it.source,
-             "error": it.error} for it in res.items]
+    rows = [
+        {
+            "name": it.name,
+            "kind": it.kind,
+            "status": it.status,
+            "id": it.id,
+            "source": it.source,
+            "error": it.error,
+        }
+        for it in res.items
+    ]
     output.write_table(rows, fmt, columns=["name", "kind", "status", "id", "source", "error"])
-    output.info(f"{res.model}: {res.count('embedded')} embedded, {res.count('cached')} already cached, "
-                f"{res.count('failed')} failed in {res.elapsed_s:.1f} s -> {res.cache}")
+    output.info(
+        f"{res.model}: {res.count('embedded')} embedded, {res.count('cached')} already cached, "
+        f"{res.count('failed')} failed in {res.elapsed_s:.1f} s -> {res.cache}"
+    )
     if res.failures:
         output.error(f"{len(res.failures)} of {len(res.items)} inputs failed:")
         for it in res.failures:

@@ -11,8 +11,12 @@ from ctvl_cli.cli.common import FormatOpt, handle_errors, model_names
 from ctvl_cli.cli.output import Format
 
 app = typer.Typer(no_args_is_help=True)
-NameArg = Annotated[str, typer.Argument(help="Model name, hf-hub:ORG/REPO or a local model directory.",
-                                        autocompletion=model_names)]
+NameArg = Annotated[
+    str,
+    typer.Argument(
+        help="Model name, hf-hub:ORG/REPO or a local model directory.", autocompletion=model_names
+    ),
+]
 
 
 def _weights_status(card) -> tuple[str, str]:
@@ -46,8 +50,17 @@ def list_cmd(fmt: FormatOpt = Format.human) -> None:
     for name in list_models():
         c = get_card(name)
         status, _ = _weights_status(c)
-        rows.append({"name": c.name, "arch": c.arch, "dim": c.embed_dim, "text": c.has_text, "license": c.license,
-                     "weights": status, "available": _available(c)})
+        rows.append(
+            {
+                "name": c.name,
+                "arch": c.arch,
+                "dim": c.embed_dim,
+                "text": c.has_text,
+                "license": c.license,
+                "weights": status,
+                "available": _available(c),
+            }
+        )
     output.write_table(rows, fmt)
 
 
@@ -59,25 +72,41 @@ def info_cmd(name: NameArg, fmt: FormatOpt = Format.human) -> None:
 
     c = resolve_card(name)
     status, where = _weights_status(c)
-    rec = {"name": c.name, "description": c.description, "available": _available(c), "architecture": c.arch,
-           "embed_dim": c.embed_dim, "text_encoder": c.has_text,
-           "tokenizer": None if c.tokenizer is None else f"{c.tokenizer.name_or_path} (max {c.tokenizer.max_length}, "
-           f"lower case {c.tokenizer.lower_case})",
-           "prompt_templates": c.prompt_templates, "preprocess": c.preprocess.to_dict(), "license": c.license,
-           "weights_status": status, "weights_location": where,
-           "weight_sources": {str(i): {k: v for k, v in s.__dict__.items() if v is not None}
-                              for i, s in enumerate(c.weights)},
-           "homepage": c.homepage, "notes": c.notes}
+    rec = {
+        "name": c.name,
+        "description": c.description,
+        "available": _available(c),
+        "architecture": c.arch,
+        "embed_dim": c.embed_dim,
+        "text_encoder": c.has_text,
+        "tokenizer": None
+        if c.tokenizer is None
+        else f"{c.tokenizer.name_or_path} (max {c.tokenizer.max_length}, "
+        f"lower case {c.tokenizer.lower_case})",
+        "prompt_templates": c.prompt_templates,
+        "preprocess": c.preprocess.to_dict(),
+        "license": c.license,
+        "weights_status": status,
+        "weights_location": where,
+        "weight_sources": {
+            str(i): {k: v for k, v in s.__dict__.items() if v is not None} for i, s in enumerate(c.weights)
+        },
+        "homepage": c.homepage,
+        "notes": c.notes,
+    }
     output.write_record(rec, fmt)
 
 
 @app.command("pull")
 @handle_errors
-def pull_cmd(name: NameArg,
-             token: Annotated[str | None, typer.Option("--token", help="Hugging Face token (gated repos); "
-                                                      "default $HF_TOKEN.")] = None,
-             force: Annotated[bool, typer.Option("--force", help="Download again even if present.")] = False,
-             fmt: FormatOpt = Format.human) -> None:
+def pull_cmd(
+    name: NameArg,
+    token: Annotated[
+        str | None, typer.Option("--token", help="Hugging Face token (gated repos); default $HF_TOKEN.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download again even if present.")] = False,
+    fmt: FormatOpt = Format.human,
+) -> None:
     """Download a model's weights into $CTVL_HOME/weights/<model>/ and verify their sha256."""
     from ctvl_cli.registry import resolve_card
     from ctvl_cli.registry.weights import pull
