@@ -242,16 +242,18 @@ def embed(
             if pending:
                 preprocess_here = dev.type == "cpu"
                 ds = _VolumeDataset([p for p, _ in pending], card.preprocess, preprocess_here)
+                # one item per loader task (load balancing across workers); model batches are assembled here
                 loader = torch.utils.data.DataLoader(
                     ds,
-                    batch_size=batch_size,
+                    batch_size=1,
                     num_workers=workers,
                     collate_fn=_collate,
                     worker_init_fn=_worker_init if workers else None,
                     persistent_workers=False,
                     prefetch_factor=2 if workers else None,
                 )
-                for batch in loader:
+
+                def flush(batch: list) -> int:
                     ok = [(i, x, meta) for i, x, meta, err in batch if err is None]
                     for i, _, _, err in batch:
                         if err is not None:
@@ -259,48 +261,60 @@ def embed(
                             result.items.append(
                                 ItemResult(_display_name(p), p, "image", ident, "failed", err)
                             )
-                    if ok:
-                        if preprocess_here:
-                            xb = torch.stack([x for _, x, _ in ok]).to(dev)
-                        else:
-                            xb = torch.stack([preprocess_fn(x) for _, x, _ in ok]).to(dev)
-                        with torch.inference_mode():
-                            emb = mdl.encode_image(xb).float().cpu().numpy()
-                        recs = []
-                        for (i, _, meta), e in zip(ok, emb):
-                            p, ident = pending[i]
-                            if not np.isfinite(e).all():
-                                result.items.append(
-                                    ItemResult(
-                                        _display_name(p),
-                                        p,
-                                        "image",
-                                        ident,
-                                        "failed",
-                                        f"{p}: model produced non-finite embedding",
-                                    )
-                                )
-                                continue
-                            recs.append(
-                                EntryRecord(
-                                    id=ident,
-                                    kind="image",
-                                    name=_display_name(p),
-                                    source=str(Path(p).resolve()),
-                                    embedding=e,
-                                    shape=meta[0],
-                                    spacing=meta[1],
+                    if not ok:
+                        return 0
+                    if preprocess_here:
+                        xb = torch.stack([x for _, x, _ in ok]).to(dev)
+                    else:
+                        xb = torch.stack([preprocess_fn(x) for _, x, _ in ok]).to(dev)
+                    with torch.inference_mode():
+                        emb = mdl.encode_image(xb).float().cpu().numpy()
+                    recs = []
+                    for (i, _, meta), e in zip(ok, emb):
+                        p, ident = pending[i]
+                        if not np.isfinite(e).all():
+                            result.items.append(
+                                ItemResult(
+                                    _display_name(p),
+                                    p,
+                                    "image",
+                                    ident,
+                                    "failed",
+                                    f"{p}: model produced a non-finite embedding",
                                 )
                             )
-                            result.items.append(ItemResult(_display_name(p), p, "image", ident, "embedded"))
-                        if recs:
-                            store.put(key, records=recs)
-                            since_commit += len(recs)
-                    if on_progress:
-                        on_progress(len(batch))
+                            continue
+                        recs.append(
+                            EntryRecord(
+                                id=ident,
+                                kind="image",
+                                name=_display_name(p),
+                                source=str(Path(p).resolve()),
+                                embedding=e,
+                                shape=meta[0],
+                                spacing=meta[1],
+                            )
+                        )
+                        result.items.append(ItemResult(_display_name(p), p, "image", ident, "embedded"))
+                    if recs:
+                        store.put(key, records=recs)
+                    return len(recs)
+
+                buf: list = []
+                for item in loader:
+                    buf.extend(item)
+                    if len(buf) >= batch_size:
+                        since_commit += flush(buf)
+                        if on_progress:
+                            on_progress(len(buf))
+                        buf = []
                     if since_commit >= commit_every:
                         store.commit()
                         since_commit = 0
+                if buf:
+                    since_commit += flush(buf)
+                    if on_progress:
+                        on_progress(len(buf))
             # ---- report texts ---------------------------------------------------------------------------------
             for s in range(0, len(pending_rows), max(batch_size, 16)):
                 chunk = pending_rows[s : s + max(batch_size, 16)]

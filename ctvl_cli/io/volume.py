@@ -94,7 +94,7 @@ def _load_nifti(path: str, max_voxels: int) -> Volume:
     import nibabel as nib
 
     try:
-        img = nib.load(path)
+        img = _nifti_image(path)
         if len(img.shape) < 3:
             raise InputError(f"expected a 3-D volume, got shape {tuple(img.shape)}", path=path)
         n = int(np.prod(img.shape))
@@ -103,7 +103,7 @@ def _load_nifti(path: str, max_voxels: int) -> Volume:
         if int(img.header.get("sform_code", 0)) == 0:
             # nibabel silently replaces zero pixdims by 1 on load; the raw header tells the truth
             with nib.openers.ImageOpener(path) as fh:
-                raw = type(img.header).from_fileobj(fh, check=False)
+                raw = type(img.header).from_fileobj(fh, check=False)  # reads only the header
             pix = np.asarray(raw["pixdim"][1:4], dtype=np.float64)
             if not (np.isfinite(pix).all() and (pix > 0).all()):
                 raise InputError(
@@ -135,6 +135,22 @@ def _load_nifti(path: str, max_voxels: int) -> Volume:
             hint="check the file is complete (re-copy or re-export it)",
         ) from None
     return Volume(array=_check(path, arr, affine, max_voxels), affine=affine, source=path)
+
+
+def _nifti_image(path: str):
+    """nibabel image; .nii.gz is inflated with ISA-L (``isal``, ~3x faster than zlib) when it is installed."""
+    import nibabel as nib
+
+    if path.lower().endswith(".gz"):
+        try:
+            from isal import igzip
+        except ImportError:
+            return nib.load(path)
+        with open(path, "rb") as fh:
+            data = igzip.decompress(fh.read())
+        klass = nib.Nifti2Image if int.from_bytes(data[:4], "little") == 540 else nib.Nifti1Image
+        return klass.from_bytes(data)
+    return nib.load(path)
 
 
 def _itk_to_volume(path: str, img, max_voxels: int) -> Volume:

@@ -44,56 +44,75 @@ def _window(n_out: int, target: int) -> tuple[int, int]:
     return start, start + target
 
 
-def _resample_axis(x: torch.Tensor, axis: int, n_out: int, lo: int, hi: int, mode: str) -> torch.Tensor:
-    n_in = x.shape[axis]
-    dst = torch.arange(lo, hi, dtype=torch.float64, device=x.device)
+def _axis_plan(n_in: int, n_out: int, lo: int, hi: int, mode: str, flip: bool, device) -> tuple:
+    """Source indices (and linear weights) for output indices [lo, hi) of an axis of n_in voxels resampled to n_out,
+    with F.interpolate(size=n_out, align_corners=False) semantics; ``flip`` mirrors the source indices."""
+    dst = torch.arange(lo, hi, dtype=torch.float64, device=device)
     scale = n_in / n_out
     if mode == "nearest":
-        idx = torch.clamp(torch.floor(dst * scale).long(), max=n_in - 1)
-        return x.index_select(axis, idx)
-    if n_in == n_out and lo == 0 and hi == n_out:
-        return x
+        i0 = torch.clamp(torch.floor(dst * scale).long(), max=n_in - 1)
+        return (n_in - 1 - i0 if flip else i0), None, None
     src = torch.clamp((dst + 0.5) * scale - 0.5, min=0.0)
     i0 = torch.clamp(torch.floor(src).long(), max=n_in - 1)
     i1 = torch.clamp(i0 + 1, max=n_in - 1)
-    w1 = (src - i0.to(torch.float64)).to(x.dtype if x.is_floating_point() else torch.float32)
-    shape = [1] * x.ndim
-    shape[axis] = -1
-    w1 = w1.view(shape)
-    a = x.index_select(axis, i0)
-    b = x.index_select(axis, i1)
-    if not a.is_floating_point():  # int16 input: convert only the gathered rows
-        a, b = a.to(torch.float32), b.to(torch.float32)
-        w1 = w1.to(torch.float32)
-    return torch.lerp(a, b, w1)
+    w1 = (src - i0.to(torch.float64)).to(torch.float32)
+    if flip:
+        i0, i1 = n_in - 1 - i0, n_in - 1 - i1
+    return i0, i1, w1
 
 
 def preprocess(volume: Volume, spec: PreprocessSpec, *, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Volume -> float32 tensor of shape (1, *spec.shape) on ``device``, as the model card declares."""
-    arr, sp_in, _ = _orient(volume, spec.orientation)
+    """Volume -> float32 tensor of shape (1, *spec.shape) on ``device``, as the model card declares.
+
+    Reorientation never copies the volume: axis permutations are tensor views and flips are folded into the
+    gather indices of the separable resampling.
+    """
+    import nibabel.orientations as no
+
+    a = volume.array
+    if a.flags.f_contiguous and not a.flags.c_contiguous:
+        x, dim_of = torch.from_numpy(a.T), [2, 1, 0]  # a free C-contiguous view; array axis i is tensor dim 2-i
+    else:
+        x, dim_of = torch.from_numpy(np.ascontiguousarray(a)), [0, 1, 2]
+    x = x.to(device)
+    xform = no.ornt_transform(no.io_orientation(volume.affine), no.axcodes2ornt(tuple(spec.orientation)))
+    src_axis = [0, 0, 0]  # output axis -> array axis
+    flip = [False, False, False]
+    for i, (o, f) in enumerate(xform):
+        src_axis[int(o)], flip[int(o)] = i, f < 0
+    sp_arr = volume.spacing
+    n_in = [volume.shape[src_axis[o]] for o in range(3)]
+    n_out = [output_size(n_in[o], sp_arr[src_axis[o]], spec.spacing[o]) for o in range(3)]
+    windows = [_window(n_out[o], spec.shape[o]) for o in range(3)]
     lo_hu, hi_hu = spec.hu_window
-    if spec.clip_before_resample and arr.dtype == np.int16:
-        # clip in int16 (cheap), then float32
-        arr = np.clip(arr, max(-32768, math.floor(lo_hu)), min(32767, math.ceil(hi_hu)))
-    x = torch.from_numpy(np.ascontiguousarray(arr)).to(device=device)
-    if x.dtype != torch.int16:
-        x = x.to(torch.float32)
-        if spec.clip_before_resample:
-            x = x.clamp_(lo_hu, hi_hu)
-    n_out = [output_size(n, s, t) for n, s, t in zip(x.shape, sp_in, spec.spacing)]
-    windows = [_window(n, t) for n, t in zip(n_out, spec.shape)]
-    # shrink the largest reductions first: fewer voxels for the later axes
-    order = sorted(range(3), key=lambda a: (windows[a][1] - windows[a][0]) / x.shape[a])
-    for a in order:
-        x = _resample_axis(x, a, n_out[a], windows[a][0], windows[a][1], spec.interpolation)
+    order = sorted(range(3), key=lambda o: (windows[o][1] - windows[o][0]) / n_in[o])  # biggest reduction first
+    clipped = False
+    for o in order:
+        d = dim_of[src_axis[o]]
+        i0, i1, w1 = _axis_plan(n_in[o], n_out[o], *windows[o], spec.interpolation, flip[o], x.device)
+        if w1 is None:
+            x = x.index_select(d, i0)
+            continue
+        lo_t, hi_t = x.index_select(d, i0), x.index_select(d, i1)
+        if not lo_t.is_floating_point():
+            lo_t, hi_t = lo_t.to(torch.float32), hi_t.to(torch.float32)
+        if spec.clip_before_resample and not clipped:  # clipping commutes with the gather
+            lo_t, hi_t = lo_t.clamp_(lo_hu, hi_hu), hi_t.clamp_(lo_hu, hi_hu)
+            clipped = True
+        shape = [1, 1, 1]
+        shape[d] = -1
+        x = torch.lerp(lo_t, hi_t, w1.view(shape))
     x = x.to(torch.float32)
+    if spec.clip_before_resample and not clipped:
+        x = x.clamp(lo_hu, hi_hu)
+    x = x.permute(*[dim_of[src_axis[o]] for o in range(3)])
     if not spec.clip_before_resample:
         x = x.clamp(lo_hu, hi_hu)
     a_out, b_out = spec.output_range
     x = (x - lo_hu) * ((b_out - a_out) / (hi_hu - lo_hu)) + a_out
     pads = []
-    for a in (2, 1, 0):  # F.pad order: last axis first
-        d = spec.shape[a] - x.shape[a]
+    for ax in (2, 1, 0):  # F.pad order: last axis first
+        d = spec.shape[ax] - x.shape[ax]
         pads += [d // 2, d - d // 2]
     if any(pads):
         x = torch.nn.functional.pad(x, pads, mode="constant", value=spec.pad_value)
