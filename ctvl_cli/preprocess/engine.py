@@ -9,8 +9,6 @@ float32 rounding (tested: max abs error < 1e-4 HU-equivalent) while touching far
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
