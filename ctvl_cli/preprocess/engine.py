@@ -69,7 +69,10 @@ def preprocess(volume: Volume, spec: PreprocessSpec, *, device: str | torch.devi
 
     a = volume.array
     if a.flags.f_contiguous and not a.flags.c_contiguous:
-        x, dim_of = torch.from_numpy(a.T), [2, 1, 0]  # a free C-contiguous view; array axis i is tensor dim 2-i
+        x, dim_of = (
+            torch.from_numpy(a.T),
+            [2, 1, 0],
+        )  # a free C-contiguous view; array axis i is tensor dim 2-i
     else:
         x, dim_of = torch.from_numpy(np.ascontiguousarray(a)), [0, 1, 2]
     x = x.to(device)
@@ -83,7 +86,9 @@ def preprocess(volume: Volume, spec: PreprocessSpec, *, device: str | torch.devi
     n_out = [output_size(n_in[o], sp_arr[src_axis[o]], spec.spacing[o]) for o in range(3)]
     windows = [_window(n_out[o], spec.shape[o]) for o in range(3)]
     lo_hu, hi_hu = spec.hu_window
-    order = sorted(range(3), key=lambda o: (windows[o][1] - windows[o][0]) / n_in[o])  # biggest reduction first
+    order = sorted(
+        range(3), key=lambda o: (windows[o][1] - windows[o][0]) / n_in[o]
+    )  # biggest reduction first
     clipped = False
     for o in order:
         d = dim_of[src_axis[o]]
