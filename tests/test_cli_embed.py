@@ -218,6 +218,34 @@ def test_sigkill_mid_run_keeps_finished_entries_and_rerun_completes(tmp_path):
     assert subprocess.run([sys.executable, "-m", "ctvl_cli", "cache", "verify", str(cache)]).returncode == 0
 
 
+@pytest.mark.slow
+def test_ctrl_c_commits_finished_work_and_exits_130(tmp_path):
+    d = tmp_path / "many"
+    d.mkdir()
+    base = phantom_array(shape=(160, 160, 80))
+    for i in range(40):
+        write_nifti(d / f"v{i:03d}.nii.gz", np.roll(base, i, axis=1))
+    cache = tmp_path / "c.h5"
+    cmd = [sys.executable, "-m", "ctvl_cli", "embed", str(d), "-c", str(cache), *MODEL, "-b", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "c.h5.journal"
+    t0 = time.time()
+    while time.time() - t0 < 120 and proc.poll() is None:
+        if journal.is_dir() and len(list(journal.glob("*.npz"))) >= 3:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "embed finished before it could be interrupted: use more inputs"
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not list(journal.glob("*.npz"))  # the journal was folded into the .h5 on the way out
+    with EmbeddingCache.open(cache) as c:
+        assert c.verify() == []
+        (key,) = c.models()
+        assert len(c.get(key)[0]) >= 3
+
+
 @pytest.mark.integration
 def test_real_scans_nifti_and_dicom(runner, shared, tmp_path):
     d = tmp_path / "real"

@@ -372,6 +372,9 @@ class EmbeddingCache:
         self._need_writable()
         if self._new_runs or getattr(self, "_pending_models", {}):
             self.put("", records=[])  # metadata-only journal entry
+        # fold every complete journal file on disk (we hold the lock), not only those this process knows of:
+        # a put interrupted between its atomic rename and its bookkeeping still left a valid file
+        self._journal_files = self._journal()
         if not self._journal_files:
             return
         import h5py
@@ -384,8 +387,13 @@ class EmbeddingCache:
             models = f.require_group("models")
             all_runs = [_s(x) for x in f["runs"][:]] if "runs" in f else []
             memo = {}
+            folded = []
             for jf in self._journal_files:
-                p = _read_journal(jf)
+                try:
+                    p = _read_journal(jf)
+                except Exception:  # unreadable: left in place, reported by verify()
+                    continue
+                folded.append(jf)
                 for key, attrs in p["models"].items():
                     if key not in models:
                         g = models.create_group(key)
@@ -412,9 +420,9 @@ class EmbeddingCache:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
-        for jf in self._journal_files:
+        for jf in folded:
             jf.unlink(missing_ok=True)
-        self._journal_files = []
+        self._journal_files = [jf for jf in self._journal_files if jf not in folded]
         self._n_committed += self._journal_entries
         self._journal_entries = 0
 
