@@ -175,3 +175,28 @@ def test_unavailable_models_say_so():
     if not torch.cuda.is_available():
         with pytest.raises(UsageError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_torch_checkpoint_loads_weights_only_and_unwraps(tmp_path):
+    from ctvl_cli.models.factory import create_model
+    from ctvl_cli.registry.weights import load_state_dict
+
+    m = create_model(get_card("ctvl-tiny-test"))
+    torch.save({"state_dict": m.state_dict(), "epoch": 3}, tmp_path / "ckpt.pt")
+    sd = load_state_dict(tmp_path / "ckpt.pt")
+    assert set(sd) == set(m.state_dict())
+    torch.save({"state_dict": m.state_dict(), "obj": NotATensor()}, tmp_path / "evil.pt")
+    from ctvl_cli.errors import CtvlError
+
+    with pytest.raises(CtvlError, match="cannot load weights"):  # weights_only refuses arbitrary pickles
+        load_state_dict(tmp_path / "evil.pt")
+    d = _card_dict(name="pt-run", weights=[{"kind": "local", "path": "ckpt.pt"}])
+    (tmp_path / "ctvl_card.json").write_text(json.dumps(d))
+    card = resolve_card(str(tmp_path))
+    m2 = create_model(card, weights_path=resolve_weights(card)[0])
+    x = torch.randn(1, 1, 32, 32, 32)
+    assert torch.equal(m.encode_image(x), m2.encode_image(x))
+
+
+class NotATensor:
+    """An arbitrary pickled object: torch.load(weights_only=True) must refuse it."""
