@@ -172,14 +172,13 @@ def test_usage_errors_exit_2(runner, scans, tmp_path):
     assert r.exit_code == 2 and "ctvl-phantom" in r.stderr
 
 
-@pytest.mark.slow
-def test_sigkill_mid_run_keeps_finished_entries_and_rerun_completes(tmp_path):
+def _start_embed_and_wait(tmp_path, n: int, journal_files: int, roll_axis: int):
+    """Start a real `ctvl embed` subprocess over n volumes; return it once `journal_files` batches are durable."""
     d = tmp_path / "many"
     d.mkdir()
     base = phantom_array(shape=(160, 160, 80))
-    for i in range(60):
-        write_nifti(d / f"v{i:03d}.nii.gz", np.roll(base, i, axis=0))
-    cache = tmp_path / "c.h5"
+    for i in range(n):
+        write_nifti(d / f"v{i:03d}.nii.gz", np.roll(base, i, axis=roll_axis))
     cmd = [
         sys.executable,
         "-m",
@@ -187,7 +186,7 @@ def test_sigkill_mid_run_keeps_finished_entries_and_rerun_completes(tmp_path):
         "embed",
         str(d),
         "-c",
-        str(cache),
+        str(tmp_path / "c.h5"),
         *MODEL,
         "-b",
         "1",
@@ -195,14 +194,21 @@ def test_sigkill_mid_run_keeps_finished_entries_and_rerun_completes(tmp_path):
         "jsonl",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     journal = tmp_path / "c.h5.journal"
     t0 = time.time()
     while time.time() - t0 < 120 and proc.poll() is None:
-        if journal.is_dir() and len(list(journal.glob("*.npz"))) >= 5:
+        if journal.is_dir() and len(list(journal.glob("*.npz"))) >= journal_files:
             break
         time.sleep(0.01)
-    assert proc.poll() is None, "embed finished before it could be killed: use more inputs"
+    assert proc.poll() is None, "embed finished before it could be interrupted: use more inputs"
+    return proc, cmd, env, journal
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_keeps_finished_entries_and_rerun_completes(tmp_path):
+    proc, cmd, env, _ = _start_embed_and_wait(tmp_path, 60, 5, roll_axis=0)
+    cache = tmp_path / "c.h5"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     with EmbeddingCache.open(cache) as c:
@@ -220,21 +226,8 @@ def test_sigkill_mid_run_keeps_finished_entries_and_rerun_completes(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_commits_finished_work_and_exits_130(tmp_path):
-    d = tmp_path / "many"
-    d.mkdir()
-    base = phantom_array(shape=(160, 160, 80))
-    for i in range(40):
-        write_nifti(d / f"v{i:03d}.nii.gz", np.roll(base, i, axis=1))
+    proc, _, _, journal = _start_embed_and_wait(tmp_path, 40, 3, roll_axis=1)
     cache = tmp_path / "c.h5"
-    cmd = [sys.executable, "-m", "ctvl_cli", "embed", str(d), "-c", str(cache), *MODEL, "-b", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    journal = tmp_path / "c.h5.journal"
-    t0 = time.time()
-    while time.time() - t0 < 120 and proc.poll() is None:
-        if journal.is_dir() and len(list(journal.glob("*.npz"))) >= 3:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, "embed finished before it could be interrupted: use more inputs"
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -113,13 +113,7 @@ def preprocess(volume: Volume, spec: PreprocessSpec, *, device: str | torch.devi
         x = x.clamp(lo_hu, hi_hu)
     a_out, b_out = spec.output_range
     x = (x - lo_hu) * ((b_out - a_out) / (hi_hu - lo_hu)) + a_out
-    pads = []
-    for ax in (2, 1, 0):  # F.pad order: last axis first
-        d = spec.shape[ax] - x.shape[ax]
-        pads += [d // 2, d - d // 2]
-    if any(pads):
-        x = torch.nn.functional.pad(x, pads, mode="constant", value=spec.pad_value)
-    return x.unsqueeze(0).contiguous()
+    return _pad(x, spec.shape, spec.pad_value).unsqueeze(0).contiguous()
 
 
 def reference_preprocess(volume: Volume, spec: PreprocessSpec) -> torch.Tensor:
@@ -147,9 +141,13 @@ def crop_pad(x: torch.Tensor, shape, pad_value: float) -> torch.Tensor:
     for n, s in zip(x.shape, shape):
         st = max((n - s) // 2, 0)
         sl.append(slice(st, st + min(s, n)))
-    x = x[tuple(sl)]
+    return _pad(x[tuple(sl)], shape, pad_value)
+
+
+def _pad(x: torch.Tensor, shape, pad_value: float) -> torch.Tensor:
+    """Symmetric constant padding up to ``shape``: (s - n) // 2 before, the rest after."""
     pads = []
-    for a in (2, 1, 0):
+    for a in (2, 1, 0):  # F.pad order: last axis first
         d = shape[a] - x.shape[a]
         pads += [d // 2, d - d // 2]
     return torch.nn.functional.pad(x, pads, value=pad_value) if any(pads) else x
