@@ -19,6 +19,7 @@ _ctvl() {
             "/models/info") path="$path/info" ;;
             "/models/list") path="$path/list" ;;
             "/models/pull") path="$path/pull" ;;
+            "/phantom") path="$path/phantom" ;;
             "/retrieve") path="$path/retrieve" ;;
             "/segment-organs") path="$path/segment-organs" ;;
             "/zeroshot") path="$path/zeroshot" ;;
@@ -26,7 +27,7 @@ _ctvl() {
     done
     local words="" values="" files=0
     case "$path" in
-        "") words="cache embed finetune generate-report models retrieve segment-organs zeroshot --version --help"
+        "") words="cache embed finetune generate-report models phantom retrieve segment-organs zeroshot --version --help"
             ;;
         "/cache") words="info ls merge verify --help"
             ;;
@@ -96,6 +97,23 @@ _ctvl() {
         "/models/pull") words="--token --force --format -f --help"
             case "$prev" in
                 --token) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/phantom") words="-n --n --seed -s --findings --finding-rate --resolution -r --workers -j --start --format -f --help"
+            case "$prev" in
+                -n) files=1 ;;
+                --n) files=1 ;;
+                --seed) files=1 ;;
+                -s) files=1 ;;
+                --findings) files=1 ;;
+                --finding-rate) files=1 ;;
+                --resolution) files=1 ;;
+                -r) files=1 ;;
+                --workers) files=1 ;;
+                -j) files=1 ;;
+                --start) files=1 ;;
                 --format) values="human json jsonl csv" ;;
                 -f) values="human json jsonl csv" ;;
             esac

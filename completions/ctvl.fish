@@ -6,6 +6,7 @@ complete -c ctvl -n '__fish_use_subcommand' -a embed -d 'Embed CT volumes and re
 complete -c ctvl -n '__fish_use_subcommand' -a finetune -d '(not built yet) Contrastive fine-tuning and linear probes.'
 complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d '(not built yet) Radiology report generation from a CT volume.'
 complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and download registered models.'
+complete -c ctvl -n '__fish_use_subcommand' -a phantom -d 'Write N phantom chest CTs, reports.csv, labels.csv (CT-RATEs 18 columns) and pairs.csv.'
 complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d '(not built yet) Image-to-image and report-to-image search, plus retrieval metrics.'
 complete -c ctvl -n '__fish_use_subcommand' -a segment-organs -d '(not built yet) Organ masks (lungs, heart, aorta, airways...) from chest CT.'
 complete -c ctvl -n '__fish_use_subcommand' -a zeroshot -d '(not built yet) Zero-shot abnormality probabilities from label prompts.'
@@ -59,6 +60,16 @@ complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcom
 complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from pull' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from pull' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from pull' -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l n -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l seed -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l findings -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l finding-rate -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l resolution -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l workers -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l start -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -F
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l help
