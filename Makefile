@@ -20,7 +20,7 @@ else
 endif
 EXTRAS  ?= $(EXTRA),dev,astra
 
-.PHONY: install test test-fast lint completions bench clean
+.PHONY: install test test-fast lint completions bench clean train-default
 
 install:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,3 +46,24 @@ bench:
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# --- the embedded default model `ctvl-phantom` (about an hour on 2 CPU cores; resumes if interrupted) ---
+CTVL        := $(BIN)/ctvl
+TRAIN_N     ?= 3000
+TRAIN_EPOCHS ?= 16
+RUN         := build/ctvl-phantom-run
+
+build/phantom-train/pairs.csv:
+	$(CTVL) phantom build/phantom-train -n $(TRAIN_N) --seed 1000 --workers 2 --format json > /dev/null
+build/phantom-val/pairs.csv:
+	$(CTVL) phantom build/phantom-val -n 200 --seed 2000 --workers 2 --format json > /dev/null
+build/phantom-tokenizer/tokenizer.json: build/phantom-train/pairs.csv
+	$(CTVL) finetune tokenizer --texts build/phantom-train/reports.csv --out build/phantom-tokenizer --vocab-size 2048
+
+train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/phantom-tokenizer/tokenizer.json
+	if [ -f $(RUN)/checkpoint.pt ]; then $(CTVL) finetune clip --out $(RUN) --resume -j 1; else \
+	$(CTVL) finetune clip --model ctvl-phantom --scratch --tokenizer build/phantom-tokenizer \
+	  --pairs build/phantom-train/pairs.csv --val-pairs build/phantom-val/pairs.csv \
+	  --val-labels build/phantom-val/labels.csv --out $(RUN) --epochs $(TRAIN_EPOCHS) -b 32 --lr 5e-4 \
+	  --warmup 100 --save-every 25 -j 1; fi
+	$(BIN)/python -m ctvl_cli.train.package_default $(RUN)

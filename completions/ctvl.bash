@@ -14,6 +14,8 @@ _ctvl() {
             "/cache/verify") path="$path/verify" ;;
             "/embed") path="$path/embed" ;;
             "/finetune") path="$path/finetune" ;;
+            "/finetune/clip") path="$path/clip" ;;
+            "/finetune/tokenizer") path="$path/tokenizer" ;;
             "/generate-report") path="$path/generate-report" ;;
             "/models") path="$path/models" ;;
             "/models/info") path="$path/info" ;;
@@ -76,7 +78,48 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/finetune") words="--help"
+        "/finetune") words="clip tokenizer --help"
+            ;;
+        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --seed --save-every --max-steps --image-root --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
+            case "$prev" in
+                --out) files=1 ;;
+                -o) files=1 ;;
+                --pairs) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --weights) files=1 ;;
+                --tokenizer) files=1 ;;
+                --epochs) files=1 ;;
+                --batch-size) files=1 ;;
+                -b) files=1 ;;
+                --accum) files=1 ;;
+                --lr) files=1 ;;
+                --weight-decay) files=1 ;;
+                --grad-clip) files=1 ;;
+                --warmup) files=1 ;;
+                --val-pairs) files=1 ;;
+                --val-labels) files=1 ;;
+                --seed) files=1 ;;
+                --save-every) files=1 ;;
+                --max-steps) files=1 ;;
+                --image-root) files=1 ;;
+                --workers) files=1 ;;
+                -j) files=1 ;;
+                --device) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/finetune/tokenizer") words="--texts --out -o --vocab-size --max-length --cased --format -f --help"
+            case "$prev" in
+                --texts) files=1 ;;
+                --out) files=1 ;;
+                -o) files=1 ;;
+                --vocab-size) files=1 ;;
+                --max-length) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
         "/generate-report") words="--help"
             ;;

@@ -3,7 +3,7 @@
 complete -c ctvl -f
 complete -c ctvl -n '__fish_use_subcommand' -a cache -d 'Inspect, verify and merge HDF5 embedding caches.'
 complete -c ctvl -n '__fish_use_subcommand' -a embed -d 'Embed CT volumes and report texts; skips what is already in the cache.'
-complete -c ctvl -n '__fish_use_subcommand' -a finetune -d '(not built yet) Contrastive fine-tuning and linear probes.'
+complete -c ctvl -n '__fish_use_subcommand' -a finetune -d 'Contrastive fine-tuning, linear probes and report tokenizers.'
 complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d '(not built yet) Radiology report generation from a CT volume.'
 complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and download registered models.'
 complete -c ctvl -n '__fish_use_subcommand' -a phantom -d 'Write N phantom chest CTs, reports.csv, labels.csv (CT-RATEs 18 columns) and pairs.csv.'
@@ -41,8 +41,47 @@ complete -c ctvl -n '__fish_seen_subcommand_from embed' -l shard -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a clip -d 'Contrastive image-report training (CLIP loss) of a registry model; the run directory becomes a model.'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a tokenizer -d 'Train a WordPiece tokenizer on report text (loadable with transformers AutoTokenizer).'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -l help
-complete -c ctvl -n '__fish_seen_subcommand_from finetune' -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l out -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l pairs -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l weights -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l scratch
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l tokenizer -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l epochs -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l batch-size -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l accum -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l lr -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l weight-decay -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l grad-clip -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l warmup -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l val-pairs -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l val-labels -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l text-aug
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l no-text-aug
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l seed -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l save-every -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l max-steps -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l image-root -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l workers -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l amp
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l no-amp
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l resume
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l overwrite
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l texts -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l out -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l vocab-size -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l max-length -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l cased
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -F
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -F
 complete -c ctvl -n '__fish_seen_subcommand_from models' -a info -d 'Show a model card\: preprocessing, licence, weight sources and whether they are present locally.'

@@ -11,6 +11,7 @@ import importlib
 
 ARCHS: dict[str, str] = {
     "tiny-clip": "ctvl_cli.models.tiny",
+    "small-clip": "ctvl_cli.models.small",
 }
 
 

@@ -117,3 +117,9 @@ def load_labels(path: str | Path, *, template_set: str = "ctclip") -> list[Findi
             raise InputError(f"duplicate finding {f.name!r}", path=p)
         seen.add(f.name.lower())
     return findings
+
+
+def findings_from_names(names: list[str], *, template_set: str = "ctclip") -> list[Finding]:
+    """Findings with the template set's prompts for plain names (e.g. the columns of a labels.csv)."""
+    pos_t, neg_t = templates(template_set)
+    return [_finding(n, pos_t, neg_t, Path("<names>")) for n in names]

@@ -1,0 +1,238 @@
+"""`ctvl finetune clip | probe | tokenizer`: contrastive training, linear probes, report tokenizers."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ctvl_cli.cli import output
+from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, handle_errors
+from ctvl_cli.cli.output import Format
+from ctvl_cli.errors import EXIT_INTERRUPTED
+
+app = typer.Typer(
+    help="Contrastive image-report training, linear probes on cached embeddings, report tokenizers.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+CLIP_EXAMPLES = """\b
+Examples:
+  ctvl finetune clip --pairs train/pairs.csv --model ctvl-phantom --out runs/ft1 --epochs 5
+  ctvl finetune clip --pairs train/pairs.csv --val-pairs val/pairs.csv --val-labels val/labels.csv \\
+      --model ctvl-phantom --scratch --tokenizer tok/ --out runs/new --batch-size 16 --accum 4
+  ctvl finetune clip --out runs/ft1 --resume                 # continue after a kill or Ctrl-C
+  torchrun --nproc-per-node 2 $(which ctvl) finetune clip --pairs p.csv --model M --out runs/ddp
+  ctvl embed scans/ --model runs/ft1 --cache emb.h5          # a run directory is a model
+"""
+
+
+def _event_printer(fmt_every: int = 10):
+    """Progress on stderr: a rich bar on a terminal, else a log line every ``fmt_every`` steps."""
+    state: dict = {"bar": None, "ctx": None, "t0": time.perf_counter()}
+    tty = sys.stderr.isatty()
+
+    def on_event(e: dict) -> None:
+        ev = e["event"]
+        if ev == "start":
+            output.info(
+                f"training {e['steps']} steps ({e['steps_per_epoch']}/epoch) on {e['pairs']} pairs, "
+                f"effective batch {e['effective_batch']}, {e['world']} process(es), device {e['device']}"
+                + (f", resuming at step {e['step']}" if e["step"] else "")
+            )
+            if tty:
+                state["ctx"] = output.progress(e["steps"], "finetune clip")
+                state["bar"] = state["ctx"].__enter__()
+                state["bar"].advance(e["step"])
+        elif ev == "step":
+            if state["bar"] is not None:
+                state["bar"].advance(1)
+            elif e["step"] % fmt_every == 0:
+                output.info(
+                    f"step {e['step']} epoch {e['epoch']} loss {e['loss']:.4f} lr {e['lr']:.2e} ({e['secs']:.2f} s/step)"
+                )
+        elif ev == "epoch":
+            vals = " ".join(
+                f"{k} {v:.4f}" for k, v in e.items() if isinstance(v, float) and k not in ("loss",)
+            )
+            output.info(f"epoch {e['epoch']} done: step {e['step']} loss {e['loss']:.4f} {vals}".rstrip())
+
+    def close() -> None:
+        if state["ctx"] is not None:
+            state["ctx"].__exit__(None, None, None)
+
+    return on_event, close
+
+
+@app.command("clip", epilog=CLIP_EXAMPLES)
+@handle_errors
+def clip_cmd(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run directory (checkpoint, model, card, metrics).")
+    ],
+    pairs: Annotated[
+        Path | None, typer.Option("--pairs", help="CSV of image,text pairs (paths relative to the CSV).")
+    ] = None,
+    model: ModelOpt = None,
+    weights: Annotated[str | None, typer.Option("--weights", help="Start from this weights file.")] = None,
+    scratch: Annotated[
+        bool, typer.Option("--scratch", help="Random init of the model's architecture.")
+    ] = False,
+    tokenizer: Annotated[
+        Path | None,
+        typer.Option("--tokenizer", help="Tokenizer directory (from `finetune tokenizer`); --scratch only."),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs (default 10).")] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=2, help="Pairs per micro-batch per process.")
+    ] = 16,
+    accum: Annotated[
+        int,
+        typer.Option("--accum", min=1, help="Micro-batches per optimizer step (negatives span all of them)."),
+    ] = 1,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW).")] = 3e-4,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.05,
+    grad_clip: Annotated[
+        float, typer.Option("--grad-clip", min=0.0, help="Max gradient norm (0: off).")
+    ] = 1.0,
+    warmup: Annotated[
+        int, typer.Option("--warmup", min=0, help="Linear warm-up steps before cosine decay.")
+    ] = 50,
+    val_pairs: Annotated[
+        Path | None, typer.Option("--val-pairs", help="Held-out pairs: Recall@K each epoch.")
+    ] = None,
+    val_labels: Annotated[
+        Path | None,
+        typer.Option("--val-labels", help="labels.csv for the held-out scans: zero-shot AUROC each epoch."),
+    ] = None,
+    text_aug: Annotated[
+        bool,
+        typer.Option("--text-aug/--no-text-aug", help="Random sentence subsets of reports as augmentation."),
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    save_every: Annotated[
+        int, typer.Option("--save-every", min=0, help="Checkpoint every N steps (0: per epoch).")
+    ] = 100,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Stop after N optimizer steps.")
+    ] = None,
+    image_root: Annotated[
+        Path | None, typer.Option("--image-root", help="Base folder for relative image paths.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading processes.")] = 1,
+    device: DeviceOpt = "auto",
+    amp: Annotated[
+        bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA (never on CPU).")
+    ] = True,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Start over in a run directory that has a checkpoint.")
+    ] = False,
+    stop_after: Annotated[int | None, typer.Option("--stop-after", hidden=True)] = None,
+    fmt: FormatOpt = Format.human,
+) -> None:
+    """Contrastive image-report training (CLIP loss) of a registry model; the run directory becomes a model."""
+    from ctvl_cli.api.embed import DEFAULT_MODEL
+    from ctvl_cli.errors import UsageError
+    from ctvl_cli.train.clip import ClipConfig, finetune_clip
+
+    cfg = None
+    if not resume:
+        if pairs is None:
+            raise UsageError("--pairs is required", hint="a CSV with columns image,text")
+        cfg = ClipConfig(
+            pairs=str(pairs),
+            model=model or DEFAULT_MODEL,
+            weights=weights,
+            scratch=scratch,
+            tokenizer=str(tokenizer) if tokenizer else None,
+            epochs=epochs or 10,
+            batch_size=batch_size,
+            accum=accum,
+            lr=lr,
+            grad_clip=grad_clip,
+            weight_decay=weight_decay,
+            warmup_steps=warmup,
+            val_pairs=str(val_pairs) if val_pairs else None,
+            val_labels=str(val_labels) if val_labels else None,
+            text_aug=text_aug,
+            seed=seed,
+            save_every=save_every,
+            max_steps=max_steps,
+            image_root=str(image_root) if image_root else None,
+        )
+    on_event, close = _event_printer()
+    try:
+        res = finetune_clip(
+            cfg,
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            epochs=epochs if resume else None,
+            max_steps=max_steps if resume else None,
+            workers=workers,
+            device=device,
+            amp=amp,
+            on_event=on_event,
+            stop_after=stop_after,
+        )
+    finally:
+        close()
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    rec = {
+        "out": res.out,
+        "epochs_done": res.epochs_done,
+        "steps": res.steps,
+        "last_loss": round(res.last_loss, 5),
+        "metric": res.metric_name,
+        "best_metric": res.best_metric,
+        "resumed_from_step": res.resumed_from_step,
+        "interrupted": res.interrupted,
+    }
+    output.write_record(rec, fmt)
+    if res.interrupted:
+        output.error(
+            f"interrupted at step {res.steps}; checkpoint saved (hint: ctvl finetune clip --out {out} --resume)"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command("tokenizer")
+@handle_errors
+def tokenizer_cmd(
+    texts: Annotated[
+        Path, typer.Option("--texts", help="Report CSV (text or Findings_EN/Impressions_EN columns).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Tokenizer directory to write.")],
+    vocab_size: Annotated[
+        int, typer.Option("--vocab-size", min=100, help="WordPiece vocabulary size.")
+    ] = 2048,
+    max_length: Annotated[
+        int, typer.Option("--max-length", min=8, help="Model max length recorded in the config.")
+    ] = 256,
+    cased: Annotated[bool, typer.Option("--cased", help="Keep case (default: lower-case).")] = False,
+    fmt: FormatOpt = Format.human,
+) -> None:
+    """Train a WordPiece tokenizer on report text (loadable with transformers' AutoTokenizer)."""
+    from ctvl_cli.api.reports import read_reports
+    from ctvl_cli.errors import InputError
+    from ctvl_cli.train.tokenizer import train_tokenizer
+
+    rows = [r.text for r in read_reports(texts) if r.text]
+    if not rows:
+        raise InputError("no report text", path=texts)
+    info = train_tokenizer(rows, out, vocab_size=vocab_size, lower_case=not cased, max_length=max_length)
+    output.write_record({**info, "texts": len(rows)}, fmt)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="finetune", help="Contrastive fine-tuning, linear probes and report tokenizers.")

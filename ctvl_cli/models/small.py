@@ -1,0 +1,105 @@
+"""``small-clip``: a compact CLIP-style model for CPU training — residual 3D CNN image tower and a pre-norm
+transformer text tower. ``ctvl-phantom`` (the embedded default) is a ``small-clip``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ctvl_cli.models.base import CTModel
+
+
+def _gn(c: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, c), c)
+
+
+class Stage(nn.Module):
+    """Strided conv (downsample x2) followed by one residual block."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.down = nn.Sequential(nn.Conv3d(cin, cout, 3, stride=2, padding=1), _gn(cout), nn.GELU())
+        self.res = nn.Sequential(
+            nn.Conv3d(cout, cout, 3, padding=1),
+            _gn(cout),
+            nn.GELU(),
+            nn.Conv3d(cout, cout, 3, padding=1),
+            _gn(cout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down(x)
+        return F.gelu(x + self.res(x))
+
+
+class SmallClip(CTModel):
+    def __init__(
+        self,
+        *,
+        embed_dim: int = 128,
+        widths=(16, 32, 64, 128),
+        pool: str = "avgmax",
+        vocab_size: int = 2048,
+        text_width: int = 128,
+        text_layers: int = 3,
+        text_heads: int = 4,
+        max_length: int = 256,
+        pad_id: int = 0,
+    ) -> None:
+        super().__init__()
+        if pool not in ("avg", "avgmax"):
+            raise ValueError(f"pool must be avg or avgmax, not {pool!r}")
+        self.embed_dim, self.has_text, self.pool = embed_dim, True, pool
+        stages, cin = [], 1
+        for w in widths:
+            stages.append(Stage(cin, w))
+            cin = w
+        self.visual = nn.Sequential(*stages)
+        self.visual_proj = nn.Linear(cin * (2 if pool == "avgmax" else 1), embed_dim)
+        self.tok = nn.Embedding(vocab_size, text_width, padding_idx=pad_id)
+        self.pos = nn.Parameter(torch.randn(max_length, text_width) * 0.01)
+        layer = nn.TransformerEncoderLayer(
+            text_width,
+            nhead=text_heads,
+            dim_feedforward=4 * text_width,
+            batch_first=True,
+            dropout=0.0,
+            norm_first=True,
+            activation="gelu",
+        )
+        self.text = nn.TransformerEncoder(layer, num_layers=text_layers, enable_nested_tensor=False)
+        self.text_norm = nn.LayerNorm(text_width)
+        self.text_proj = nn.Linear(text_width, embed_dim)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    def image_feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.visual(x)
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.visual(x)
+        p = f.mean(dim=(2, 3, 4))
+        if self.pool == "avgmax":
+            p = torch.cat([p, f.amax(dim=(2, 3, 4))], dim=1)
+        return F.normalize(self.visual_proj(p), dim=-1)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        n = input_ids.shape[1]
+        h = self.tok(input_ids) + self.pos[:n]
+        h = self.text_norm(self.text(h, src_key_padding_mask=attention_mask == 0))
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        e = self.text_proj((h * m).sum(1) / m.sum(1).clamp(min=1))
+        return F.normalize(e, dim=-1)
+
+    def logit_scale(self) -> torch.Tensor:
+        return self.log_scale.exp().clamp(max=100)
+
+
+def build(params: Mapping) -> SmallClip:
+    p = dict(params)
+    if "widths" in p:
+        p["widths"] = tuple(p["widths"])
+    return SmallClip(**p)

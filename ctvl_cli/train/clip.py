@@ -1,0 +1,445 @@
+"""``finetune clip``: contrastive image–report training of a registry architecture.
+
+* AdamW, linear warm-up then cosine decay (per optimizer step); AMP (bf16, else fp16 + GradScaler) on CUDA only.
+* Gradient accumulation the open_clip way: features of all micro-batches are cached, then each micro-batch is
+  recomputed with gradients against the whole accumulated batch, so negatives span the full effective batch.
+* Data parallel under ``torchrun`` (NCCL on GPU, gloo on CPU); features are all-gathered with gradients
+  (open_clip's ``gather_with_grad`` + ``local_loss``).
+* Run directory: ``checkpoint.pt`` (everything needed to resume, written atomically every ``save_every`` steps,
+  at each epoch end and on Ctrl-C), ``model.safetensors`` (best by the validation metric, else last),
+  ``ctvl_card.json`` (so ``--model RUN_DIR`` works in every command), ``metrics.jsonl``, ``tokenizer/``.
+* Resume restores model, optimizer, scaler, schedule position and the exact place in the epoch's data order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ctvl_cli.errors import UsageError
+from ctvl_cli.train.common import Dist, atomic_torch_save, init_dist, write_run_card
+
+CKPT = "checkpoint.pt"
+
+
+@dataclass
+class ClipConfig:
+    pairs: str
+    model: str
+    weights: str | None = None
+    scratch: bool = False
+    tokenizer: str | None = None
+    epochs: int = 10
+    batch_size: int = 16
+    accum: int = 1
+    lr: float = 3e-4
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    val_pairs: str | None = None
+    val_labels: str | None = None
+    text_aug: bool = True
+    seed: int = 0
+    save_every: int = 100
+    max_steps: int | None = None
+    image_root: str | None = None
+
+
+@dataclass
+class ClipResult:
+    out: str
+    epochs_done: int
+    steps: int
+    last_loss: float
+    best_metric: float | None
+    metric_name: str | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from_step: int = 0
+    interrupted: bool = False
+
+
+class _Pair:
+    """nn.Module wrapper so DDP sees one forward returning both towers' features."""
+
+    def __new__(cls, model):
+        from torch import nn
+
+        class Pair(nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, x, ids, mask):
+                return self.m.encode_image(x), self.m.encode_text(ids, mask), self.m.logit_scale()
+
+        return Pair(model)
+
+
+def _clip_loss(img, txt, scale, dist: Dist):
+    import torch
+    import torch.nn.functional as F
+
+    n = img.shape[0]
+    if dist.world > 1:
+        from torch.distributed.nn.functional import all_gather
+
+        all_img = torch.cat(all_gather(img), 0)
+        all_txt = torch.cat(all_gather(txt), 0)
+    else:
+        all_img, all_txt = img, txt
+    labels = torch.arange(n, device=img.device) + dist.rank * n
+    li = scale * img.float() @ all_txt.float().T
+    lt = scale * txt.float() @ all_img.float().T
+    return (F.cross_entropy(li, labels) + F.cross_entropy(lt, labels)) / 2
+
+
+def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if warmup > 0 and step < warmup:
+        return base * (step + 1) / warmup
+    prog = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
+
+
+def _epoch_order(n: int, seed: int, epoch: int, dist: Dist, per_step: int) -> list[int]:
+    """Same permutation on every rank; rank r takes a strided share; truncated to whole optimizer steps."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed * 1000003 + epoch)
+    perm = torch.randperm(n, generator=g).tolist()
+    share = perm[dist.rank :: dist.world][: n // dist.world]
+    return share[: (len(share) // per_step) * per_step]
+
+
+def finetune_clip(
+    cfg: ClipConfig | None,
+    *,
+    out: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    workers: int = 0,
+    device: str = "auto",
+    amp: bool = True,
+    stop_after: int | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> ClipResult:
+    import torch
+
+    from ctvl_cli.models.factory import create_model, resolve_card_and_weights, resolve_device
+    from ctvl_cli.registry import resolve_card
+    from ctvl_cli.train.data import PairDataset, collate, read_pairs
+
+    out = Path(out)
+    emit = on_event or (lambda e: None)
+    ckpt_path = out / CKPT
+    state = None
+    if ckpt_path.exists():
+        if resume:
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            cfg = ClipConfig(**state["config"])
+        elif not overwrite:
+            raise UsageError(
+                "run directory already holds a checkpoint",
+                path=out,
+                hint="--resume to continue it, or --overwrite",
+            )
+    elif resume:
+        raise UsageError(
+            "nothing to resume: no checkpoint.pt", path=out, hint="start the run without --resume"
+        )
+    if cfg is None:
+        raise UsageError("--pairs and --model are required for a new run")
+    if epochs is not None:
+        cfg.epochs = epochs
+    if max_steps is not None:
+        cfg.max_steps = max_steps
+
+    dist = init_dist(device)
+    dev = resolve_device(device) if dist.world == 1 else dist.device
+    if dev.type == "cpu":
+        amp = False  # bf16 autocast of 3D convs on CPU is ~300x slower than fp32
+    torch.manual_seed(cfg.seed + dist.rank)
+
+    # --- model, card, tokenizer ---
+    if cfg.scratch:
+        card, wpath = resolve_card(cfg.model), None
+    else:
+        card, wpath, _ = resolve_card_and_weights(cfg.model, weights=cfg.weights)
+    if card.tokenizer is None:
+        raise UsageError(
+            f"model {card.name} has no text encoder", hint="finetune clip needs an image-text model"
+        )
+    params = dict(card.params)
+    tok_dir = _tokenizer_source(card, cfg.tokenizer)
+    from ctvl_cli.tokenizers import load_hf_tokenizer
+
+    hf_tok = load_hf_tokenizer(str(tok_dir), lower_case=card.tokenizer.lower_case)
+    if cfg.tokenizer:
+        if not cfg.scratch:
+            raise UsageError("--tokenizer changes the vocabulary: only valid with --scratch")
+        params["vocab_size"] = len(hf_tok)
+        if "pad_id" in params:
+            params["pad_id"] = int(hf_tok.pad_token_id or 0)
+    card_dict = card.to_dict()
+    card_dict["architecture"] = {"arch": card.arch, "params": params}
+    from ctvl_cli.registry.schema import parse_card
+
+    run_card = parse_card({**card_dict, "weights": [{"kind": "init", "seed": cfg.seed}]}, where="run")
+    model = create_model(run_card, weights_path=wpath, device="cpu").train()
+    if state is not None:
+        model.load_state_dict(state["model"])
+    model.to(dev)
+    max_len = card.tokenizer.max_length
+
+    def tokenize(texts):
+        enc = hf_tok(list(texts), padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+        return enc["input_ids"].to(dev), enc["attention_mask"].to(dev)
+
+    # --- data ---
+    pairs = read_pairs(cfg.pairs, image_root=cfg.image_root)
+    per_step = cfg.batch_size * cfg.accum
+    if len(pairs) // dist.world < per_step:
+        raise UsageError(
+            f"{len(pairs)} pairs cannot fill one step of {per_step} per process",
+            hint="lower --batch-size/--accum or add data",
+        )
+    ds = PairDataset(pairs, card.preprocess, text_aug=cfg.text_aug, seed=cfg.seed)
+    steps_per_epoch = len(_epoch_order(len(pairs), cfg.seed, 0, dist, per_step)) // per_step
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+
+    net = _Pair(model)
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
+    amp_dtype = None
+    if amp and dev.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    step, epoch, batch_in_epoch, best, history = 0, 0, 0, None, []
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        best, history = state.get("best"), state.get("history", [])
+    resumed_from = step
+
+    val = None
+    if cfg.val_pairs and dist.rank == 0:
+        from ctvl_cli.train.validate import Validator
+
+        val = Validator(
+            cfg.val_pairs, cfg.val_labels, card.preprocess, workers=workers, image_root=cfg.image_root
+        )
+
+    if dist.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _copy_tokenizer(tok_dir, out / "tokenizer", card, cfg.tokenizer)
+    metric_name = None if val is None else val.metric_name
+
+    def save_ckpt() -> None:
+        if dist.rank != 0:
+            return
+        atomic_torch_save(
+            {
+                "config": asdict(cfg),
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scaler": scaler.state_dict(),
+                "step": step,
+                "epoch": epoch,
+                "batch_in_epoch": batch_in_epoch,
+                "best": best,
+                "history": history,
+                "card": card_dict,
+            },
+            ckpt_path,
+        )
+
+    def export(tag: str) -> None:
+        if dist.rank == 0:
+            write_run_card(out, model, card_dict, params, source=card.name, pairs=cfg.pairs, note=tag)
+
+    emit(
+        {
+            "event": "start",
+            "steps": total_steps,
+            "step": step,
+            "steps_per_epoch": steps_per_epoch,
+            "effective_batch": per_step * dist.world,
+            "world": dist.world,
+            "device": str(dev),
+            "pairs": len(pairs),
+        }
+    )
+    last_loss = float("nan")
+    interrupted = False
+    try:
+        while epoch < cfg.epochs and step < total_steps:
+            ds.epoch = epoch
+            order = _epoch_order(len(pairs), cfg.seed, epoch, dist, per_step)[batch_in_epoch * per_step :]
+            loader = torch.utils.data.DataLoader(
+                ds,
+                batch_size=cfg.batch_size,
+                sampler=order,
+                num_workers=workers,
+                collate_fn=collate,
+                persistent_workers=False,
+                prefetch_factor=4 if workers else None,
+            )
+            micro: list = []
+            t0 = time.perf_counter()
+            for xs, texts, _ in loader:
+                micro.append((xs.to(dev, non_blocking=True), *tokenize(texts)))
+                if len(micro) < cfg.accum:
+                    continue
+                lr = _lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                last_loss = _train_step(net, micro, opt, scaler, amp_dtype, dev, dist, cfg.grad_clip)
+                micro = []
+                step += 1
+                batch_in_epoch += 1
+                emit(
+                    {
+                        "event": "step",
+                        "step": step,
+                        "epoch": epoch,
+                        "loss": last_loss,
+                        "lr": lr,
+                        "secs": time.perf_counter() - t0,
+                    }
+                )
+                t0 = time.perf_counter()
+                if cfg.save_every and step % cfg.save_every == 0:
+                    save_ckpt()
+                if step >= total_steps:
+                    break
+                if stop_after and step >= stop_after:
+                    raise KeyboardInterrupt  # leave the run exactly as an interruption would
+            rec: dict[str, Any] = {"epoch": epoch, "step": step, "loss": last_loss}
+            epoch_done = batch_in_epoch >= steps_per_epoch
+            if epoch_done:
+                epoch += 1
+                batch_in_epoch = 0
+            if dist.rank == 0:
+                improved = True
+                if val is not None:
+                    model.eval()
+                    rec.update(val.run(model, tokenize, dev))
+                    model.train()
+                    m = rec[val.metric_name]
+                    improved = best is None or (m == m and m > best)
+                    if improved:
+                        best = m
+                history.append(rec)
+                with (out / "metrics.jsonl").open("a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+                if improved:
+                    export(f"epoch {rec['epoch']}")
+                save_ckpt()
+                emit({"event": "epoch", **rec})
+            if dist.world > 1:
+                torch.distributed.barrier()
+    except KeyboardInterrupt:
+        interrupted = True
+        save_ckpt()
+        if dist.rank == 0 and not (out / "model.safetensors").exists():
+            export("interrupted")
+    finally:
+        dist.close()
+    if not interrupted and dist.rank == 0 and not (out / "model.safetensors").exists():
+        export("last")
+    return ClipResult(
+        out=str(out),
+        epochs_done=epoch,
+        steps=step,
+        last_loss=last_loss,
+        best_metric=best,
+        metric_name=metric_name,
+        history=history,
+        resumed_from_step=resumed_from,
+        interrupted=interrupted,
+    )
+
+
+def _train_step(net, micro, opt, scaler, amp_dtype, dev, dist: Dist, grad_clip: float) -> float:
+    import contextlib
+
+    import torch
+
+    def fwd(x, ids, mask):
+        ctx = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+        with ctx:
+            return net(x, ids, mask)
+
+    opt.zero_grad(set_to_none=True)
+    if len(micro) == 1:
+        img, txt, scale = fwd(*micro[0])
+        loss = _clip_loss(img, txt, scale, dist)
+        scaler.scale(loss).backward()
+        total = float(loss.detach())
+    else:
+        with torch.no_grad():
+            cached = [fwd(*m)[:2] for m in micro]
+        total = 0.0
+        for j, m in enumerate(micro):
+            sync = contextlib.nullcontext() if (dist.world == 1 or j == len(micro) - 1) else net.no_sync()
+            with sync:
+                img_j, txt_j, scale = fwd(*m)
+                imgs = torch.cat([img_j if k == j else c[0] for k, c in enumerate(cached)])
+                txts = torch.cat([txt_j if k == j else c[1] for k, c in enumerate(cached)])
+                loss = _clip_loss(imgs, txts, scale, dist)
+                scaler.scale(loss).backward()
+            total = float(loss.detach())
+    if grad_clip:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    return total
+
+
+def _tokenizer_source(card, override: str | None) -> Path:
+    from ctvl_cli.tokenizers import packaged_dir
+
+    if override:
+        p = Path(override)
+        if not (p / "tokenizer_config.json").is_file():
+            raise UsageError(
+                "not a tokenizer directory", path=p, hint="make one with `ctvl finetune tokenizer`"
+            )
+        return p
+    spec = card.tokenizer
+    if spec.kind == "packaged":
+        return packaged_dir(spec.name_or_path)
+    if card.base_dir and (Path(card.base_dir) / spec.name_or_path).is_dir():
+        return Path(card.base_dir) / spec.name_or_path
+    return Path(spec.name_or_path)
+
+
+def _copy_tokenizer(src: Path, dst: Path, card, override: str | None) -> None:
+    """Run directories carry their tokenizer unless it is one shipped with ctvl."""
+    if card.tokenizer.kind == "packaged" and not override:
+        return
+    if src.is_dir() and src.resolve() != dst.resolve():
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst)

@@ -1,0 +1,146 @@
+"""Training data: image–report pair tables and the dataset that decodes and preprocesses volumes with the
+same engine ``embed`` uses, in DataLoader worker processes.
+
+Pair tables (CSV): an image column (``image``, ``path``, ``volume``, ``VolumeName``) and a text column
+(``text``, ``report_text``, ``report``, or CT-RATE's ``Findings_EN`` + ``Impressions_EN``). Relative image
+paths are resolved against the CSV's folder, then against ``--image-root`` if given.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctvl_cli.errors import InputError
+
+IMAGE_COLUMNS = ("image", "path", "volume", "volumename")
+TEXT_COLUMNS = ("text", "report_text", "report")
+
+
+@dataclass(frozen=True)
+class Pair:
+    image: str
+    text: str
+    id: str
+
+
+def _clean(s: str | None) -> str:
+    s = (s or "").strip()
+    return "" if s.lower() == "not given." else s
+
+
+def read_pairs(
+    path: str | Path, *, image_root: str | Path | None = None, check_files: bool = True
+) -> list[Pair]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("pairs table not found", path=p, hint="a CSV with columns image,text")
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = {f.lower().strip(): f for f in (reader.fieldnames or [])}
+            img_col = next((fields[c] for c in IMAGE_COLUMNS if c in fields), None)
+            txt_col = next((fields[c] for c in TEXT_COLUMNS if c in fields), None)
+            ctrate = "findings_en" in fields and "impressions_en" in fields
+            if img_col is None or (txt_col is None and not ctrate):
+                raise InputError(
+                    f"needs an image column and a text column, found {sorted(fields.values())}",
+                    path=p,
+                    hint="columns image,text (or VolumeName + Findings_EN/Impressions_EN)",
+                )
+            out: list[Pair] = []
+            missing: list[str] = []
+            for i, r in enumerate(reader):
+                if txt_col is not None:
+                    text = _clean(r.get(txt_col))
+                else:
+                    text = " ".join(
+                        x
+                        for x in (
+                            _clean(r.get(fields["findings_en"])),
+                            _clean(r.get(fields["impressions_en"])),
+                        )
+                        if x
+                    )
+                img = (r.get(img_col) or "").strip()
+                if not img or not text:
+                    raise InputError(
+                        f"line {i + 2}: empty image or text", path=p, hint="every pair needs both"
+                    )
+                ip = Path(img).expanduser()
+                if not ip.is_absolute():
+                    cand = p.parent / ip
+                    if image_root is not None and not cand.exists():
+                        cand = Path(image_root) / ip
+                    ip = cand
+                if check_files and not ip.exists():
+                    missing.append(str(ip))
+                out.append(Pair(image=str(ip), text=text, id=Path(img).name))
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text ({e.reason})", path=p) from None
+    except csv.Error as e:
+        raise InputError(f"malformed CSV ({e})", path=p) from None
+    if missing:
+        raise InputError(
+            f"{len(missing)} image(s) not found, first: {missing[0]}",
+            path=p,
+            hint="paths are relative to the CSV's folder; use --image-root for another base",
+        )
+    if not out:
+        raise InputError("no pairs", path=p)
+    return out
+
+
+_SENT = re.compile(r"(?<=[.!?])\s+|\s*•\s*")
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENT.split(text) if s and s.strip()]
+
+
+def sample_sentences(text: str, rng: random.Random, *, keep_all_p: float = 0.5) -> str:
+    """Text augmentation: with probability ``keep_all_p`` the whole report, otherwise a random non-empty
+    subset of its sentences in random order (so short, prompt-like texts are seen in training)."""
+    if rng.random() < keep_all_p:
+        return text
+    sents = split_sentences(text)
+    if len(sents) <= 1:
+        return text
+    k = rng.randint(1, len(sents))
+    return " ".join(rng.sample(sents, k))
+
+
+class PairDataset:
+    """Map-style dataset: index -> (preprocessed image tensor (1, *shape), text). Failures raise InputError
+    naming the file (training must not silently drop data)."""
+
+    def __init__(self, pairs: list[Pair], spec, *, text_aug: bool = False, seed: int = 0) -> None:
+        self.pairs, self.spec, self.text_aug, self.seed = pairs, spec, text_aug, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        from ctvl_cli.io.volume import load_volume
+        from ctvl_cli.preprocess.engine import preprocess
+
+        torch.set_num_threads(1)
+        pr = self.pairs[i]
+        x = preprocess(load_volume(pr.image), self.spec, device="cpu")
+        text = pr.text
+        if self.text_aug:
+            text = sample_sentences(text, random.Random(hash((self.seed, self.epoch, i)) & 0xFFFFFFFF))
+        return x, text, i
+
+
+def collate(batch):
+    import torch
+
+    xs, texts, idx = zip(*batch)
+    return torch.stack(xs), list(texts), torch.tensor(idx)
