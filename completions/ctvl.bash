@@ -15,6 +15,7 @@ _ctvl() {
             "/embed") path="$path/embed" ;;
             "/finetune") path="$path/finetune" ;;
             "/finetune/clip") path="$path/clip" ;;
+            "/finetune/probe") path="$path/probe" ;;
             "/finetune/tokenizer") path="$path/tokenizer" ;;
             "/generate-report") path="$path/generate-report" ;;
             "/models") path="$path/models" ;;
@@ -25,6 +26,8 @@ _ctvl() {
             "/retrieve") path="$path/retrieve" ;;
             "/segment-organs") path="$path/segment-organs" ;;
             "/zeroshot") path="$path/zeroshot" ;;
+            "/zeroshot/eval") path="$path/eval" ;;
+            "/zeroshot/score") path="$path/score" ;;
         esac
     done
     local words="" values="" files=0
@@ -78,7 +81,7 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/finetune") words="clip tokenizer --help"
+        "/finetune") words="clip probe tokenizer --help"
             ;;
         "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --seed --save-every --max-steps --image-root --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
             case "$prev" in
@@ -106,6 +109,25 @@ _ctvl() {
                 --workers) files=1 ;;
                 -j) files=1 ;;
                 --device) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/finetune/probe") words="--labels --cache -c --out -o --model -m --weights --val-fraction --steps --lr --weight-decay --seed --format -f --help"
+            case "$prev" in
+                --labels) files=1 ;;
+                --cache) files=1 ;;
+                -c) files=1 ;;
+                --out) files=1 ;;
+                -o) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --weights) files=1 ;;
+                --val-fraction) files=1 ;;
+                --steps) files=1 ;;
+                --lr) files=1 ;;
+                --weight-decay) files=1 ;;
+                --seed) files=1 ;;
                 --format) values="human json jsonl csv" ;;
                 -f) values="human json jsonl csv" ;;
             esac
@@ -165,7 +187,40 @@ _ctvl() {
             ;;
         "/segment-organs") words="--help"
             ;;
-        "/zeroshot") words="--help"
+        "/zeroshot") words="eval score --help"
+            ;;
+        "/zeroshot/eval") words="--pred --truth --bootstrap --seed --thresholds-out --format -f --help"
+            case "$prev" in
+                --pred) files=1 ;;
+                --truth) files=1 ;;
+                --bootstrap) files=1 ;;
+                --seed) files=1 ;;
+                --thresholds-out) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/zeroshot/score") words="--labels -l --model -m --cache -c --templates -t --head --threshold --weights --batch-size -b --workers -j --device --format -f --help"
+            case "$prev" in
+                --labels) files=1 ;;
+                -l) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --cache) files=1 ;;
+                -c) files=1 ;;
+                --templates) files=1 ;;
+                -t) files=1 ;;
+                --head) files=1 ;;
+                --threshold) files=1 ;;
+                --weights) files=1 ;;
+                --batch-size) files=1 ;;
+                -b) files=1 ;;
+                --workers) files=1 ;;
+                -j) files=1 ;;
+                --device) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
     esac
     if [[ -n "$values" ]]; then COMPREPLY=($(compgen -W "$values" -- "$cur")); return 0; fi

@@ -9,7 +9,7 @@ complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and down
 complete -c ctvl -n '__fish_use_subcommand' -a phantom -d 'Write N phantom chest CTs, reports.csv, labels.csv (CT-RATEs 18 columns) and pairs.csv.'
 complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d '(not built yet) Image-to-image and report-to-image search, plus retrieval metrics.'
 complete -c ctvl -n '__fish_use_subcommand' -a segment-organs -d '(not built yet) Organ masks (lungs, heart, aorta, airways...) from chest CT.'
-complete -c ctvl -n '__fish_use_subcommand' -a zeroshot -d '(not built yet) Zero-shot abnormality probabilities from label prompts.'
+complete -c ctvl -n '__fish_use_subcommand' -a zeroshot -d 'Zero-shot abnormality probabilities from label prompts (`score`, the default) and their evaluation (`eval`). `ctvl zeroshot SCANS... --labels labels.txt` is `ctvl zeroshot score ...`.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -a info -d 'Summarise a cache\: models, entry counts, runs, pending journal.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -a ls -d 'List cached entries.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -a merge -d 'Join shard caches (e.g. from `ctvl embed --shard i/n`) into one.'
@@ -42,6 +42,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from embed' -l format -x -a 'human j
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a clip -d 'Contrastive image-report training (CLIP loss) of a registry model; the run directory becomes a model.'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a probe -d 'Multi-label linear probe on cached image embeddings; `ctvl zeroshot --head OUT` applies it.'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a tokenizer -d 'Train a WordPiece tokenizer on report text (loadable with transformers AutoTokenizer).'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l out -r -F
@@ -74,6 +75,19 @@ complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l labels -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l cache -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l out -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l weights -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l val-fraction -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l steps -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l lr -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l weight-decay -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l seed -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l texts -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l out -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l vocab-size -r -F
@@ -113,5 +127,27 @@ complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -F
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot' -a eval -d 'Per-finding AUROC, F1, accuracy, precision, recall at CT-CLIPs threshold (ROC point closest to (0,1)),'
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot' -a score -d 'P(finding present) per scan\: CT-CLIPs protocol ("{X} is present." vs "{X} is not present.", softmax'
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot' -l help
-complete -c ctvl -n '__fish_seen_subcommand_from zeroshot' -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from eval' -l pred -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from eval' -l truth -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from eval' -l bootstrap -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from eval' -l seed -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from eval' -l thresholds-out -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from eval' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from eval' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from eval' -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l labels -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l cache -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l templates -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l head -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l threshold -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l weights -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l batch-size -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l workers -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -F

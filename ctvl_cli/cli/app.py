@@ -38,11 +38,12 @@ def _root(
 
 
 def _register() -> None:
-    from ctvl_cli.cli.commands import cache, embed, finetune, models, phantom
+    from ctvl_cli.cli.commands import cache, embed, finetune, models, phantom, zeroshot
 
     embed.register(app)
     phantom.register(app)
-    register_planned(app, ["zeroshot", "retrieve", "segment-organs", "generate-report"])
+    zeroshot.register(app)
+    register_planned(app, ["retrieve", "segment-organs", "generate-report"])
     finetune.register(app)
     app.add_typer(models.app, name="models", help="List, inspect and download registered models.")
     app.add_typer(cache.app, name="cache", help="Inspect, verify and merge HDF5 embedding caches.")

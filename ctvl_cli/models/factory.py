@@ -9,9 +9,8 @@ import torch
 
 from ctvl_cli.errors import CtvlError, UsageError
 from ctvl_cli.models import arch_module
-from ctvl_cli.registry import resolve_card
 from ctvl_cli.registry.schema import ModelCard
-from ctvl_cli.registry.weights import load_state_dict, resolve_weights
+from ctvl_cli.registry.weights import load_state_dict, resolve_card_and_weights, resolve_weights
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
@@ -31,17 +30,6 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
             raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} GPU(s)")
         return torch.device(s)
     raise UsageError(f"invalid --device {spec!r}", hint="auto | cpu | cuda | cuda:N")
-
-
-def resolve_card_and_weights(name: str, *, weights: str | None = None) -> tuple[ModelCard, Path | None, str]:
-    card = resolve_card(name)
-    if not card.available:
-        raise UsageError(
-            f"model {card.name} is registered but not available in this version",
-            hint=card.notes or "see `ctvl models info`",
-        )
-    path, ident = resolve_weights(card, weights=weights)
-    return card, path, ident
 
 
 def create_model(card: ModelCard, *, weights_path: Path | None = None, device: str | torch.device = "cpu"):

@@ -221,3 +221,18 @@ def hf_card(repo: str) -> ModelCard:
             hint="check the repo name and network access, or download it to a local folder",
         ) from None
     return parse_card(json.loads(Path(p).read_text()), where=f"hf-hub:{repo}", base_dir=str(Path(p).parent))
+
+
+def resolve_card_and_weights(name: str, *, weights: str | None = None) -> tuple[ModelCard, Path | None, str]:
+    """Card of a model name/path and its weights (file or None, identity); refuses unavailable models."""
+    from ctvl_cli.errors import UsageError
+    from ctvl_cli.registry import resolve_card
+
+    card = resolve_card(name)
+    if not card.available:
+        raise UsageError(
+            f"model {card.name} is registered but not available in this version",
+            hint=card.notes or "see `ctvl models info`",
+        )
+    path, ident = resolve_weights(card, weights=weights)
+    return card, path, ident

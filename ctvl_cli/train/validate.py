@@ -3,35 +3,8 @@ is given, zero-shot mean AUROC with CT-CLIP's prompt protocol ("{X} is present."
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 from ctvl_cli.errors import InputError
-
-
-def read_label_table(path: str | Path) -> tuple[list[str], dict[str, list[int]]]:
-    """labels.csv: first column the scan id (file name), then one 0/1 column per finding (CT-RATE layout)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(
-            "labels table not found", path=p, hint="CSV: VolumeName, then one 0/1 column per finding"
-        )
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.reader(fh))
-    if len(rows) < 2 or len(rows[0]) < 2:
-        raise InputError("labels table needs a header and at least one row", path=p)
-    names = [c.strip() for c in rows[0][1:]]
-    table: dict[str, list[int]] = {}
-    for ln, r in enumerate(rows[1:], start=2):
-        if not r or not r[0].strip():
-            continue
-        try:
-            table[r[0].strip()] = [int(float(v)) for v in r[1 : 1 + len(names)]]
-        except ValueError:
-            raise InputError(f"line {ln}: labels must be 0/1", path=p) from None
-        if len(table[r[0].strip()]) != len(names):
-            raise InputError(f"line {ln}: expected {len(names)} label values", path=p)
-    return names, table
+from ctvl_cli.zeroshot.truth import read_label_table, scan_key
 
 
 class Validator:
@@ -49,7 +22,7 @@ class Validator:
         self.metric_name = "r2i_R@5"
         if labels_csv:
             names, table = read_label_table(labels_csv)
-            missing = [p.id for p in self.pairs if p.id not in table]
+            missing = [p.id for p in self.pairs if scan_key(p.id) not in table]
             if missing:
                 raise InputError(
                     f"{len(missing)} validation scans have no labels, first {missing[0]}", path=labels_csv
@@ -57,7 +30,7 @@ class Validator:
             import numpy as np
 
             self.finding_names = names
-            self.labels = np.array([table[p.id] for p in self.pairs])
+            self.labels = np.array([table[scan_key(p.id)] for p in self.pairs])
             self.metric_name = "zs_auroc"
 
     def run(self, model, tokenize, dev) -> dict[str, float]:

@@ -234,5 +234,54 @@ def tokenizer_cmd(
     output.write_record({**info, "texts": len(rows)}, fmt)
 
 
+@app.command("probe")
+@handle_errors
+def probe_cmd(
+    labels: Annotated[
+        Path, typer.Option("--labels", help="labels.csv: scan name column, then 0/1 finding columns.")
+    ],
+    cache: Annotated[
+        Path, typer.Option("--cache", "-c", help="HDF5 cache holding the scans' image embeddings.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Head file to write (.safetensors).")] = Path(
+        "probe.safetensors"
+    ),
+    model: ModelOpt = None,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Explicit weights file for the model.")
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="Held-out share for validation AUROC.")
+    ] = 0.2,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Full-batch AdamW steps.")] = 500,
+    lr: Annotated[float, typer.Option("--lr")] = 0.05,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 1e-4,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    fmt: FormatOpt = Format.human,
+) -> None:
+    """Multi-label linear probe on cached image embeddings; `ctvl zeroshot --head OUT` applies it."""
+    from ctvl_cli.train.probe import train_probe
+
+    res = train_probe(
+        cache=cache,
+        labels=labels,
+        out=out,
+        model=model,
+        weights=weights,
+        val_fraction=val_fraction,
+        steps=steps,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+    )
+    rows = [{"finding": f, "val_auroc": res.val_auroc.get(f)} for f in res.findings]
+    output.write_table(rows, fmt, columns=["finding", "val_auroc"])
+    output.info(
+        f"head -> {res.out}: {res.n_train} train / {res.n_val} val scans, mean val AUROC {res.mean_val_auroc:.4f}"
+        + (f"; {res.unlabelled_scans} cached scans had no label" if res.unlabelled_scans else "")
+        + (f"; {res.unmatched_labels} labelled scans were not in the cache" if res.unmatched_labels else "")
+    )
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="finetune", help="Contrastive fine-tuning, linear probes and report tokenizers.")
