@@ -35,8 +35,8 @@ def _manual_probs(
     """CT-CLIP's protocol computed directly with the model (no ctvl scoring code)."""
     import torch
 
-    from ctvl_cli.models.factory import create_model_and_transforms
     from ctvl_cli.io.volume import load_volume
+    from ctvl_cli.models.factory import create_model_and_transforms
 
     model, pre, tok, _ = create_model_and_transforms("ctvl-tiny-test")
     with torch.no_grad():

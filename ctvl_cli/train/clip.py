@@ -133,8 +133,8 @@ def finetune_clip(
     import torch
 
     from ctvl_cli.models.factory import create_model, resolve_device
-    from ctvl_cli.registry.weights import resolve_card_and_weights
     from ctvl_cli.registry import resolve_card
+    from ctvl_cli.registry.weights import resolve_card_and_weights
     from ctvl_cli.train.data import PairDataset, collate, read_pairs
 
     out = Path(out)
