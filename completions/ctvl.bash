@@ -24,6 +24,9 @@ _ctvl() {
             "/models/pull") path="$path/pull" ;;
             "/phantom") path="$path/phantom" ;;
             "/retrieve") path="$path/retrieve" ;;
+            "/retrieve/build") path="$path/build" ;;
+            "/retrieve/eval") path="$path/eval" ;;
+            "/retrieve/query") path="$path/query" ;;
             "/segment-organs") path="$path/segment-organs" ;;
             "/zeroshot") path="$path/zeroshot" ;;
             "/zeroshot/eval") path="$path/eval" ;;
@@ -183,7 +186,52 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/retrieve") words="--help"
+        "/retrieve") words="build eval query --help"
+            ;;
+        "/retrieve/build") words="--cache -c --index -i --model -m --kind --add --overwrite --gpu --no-gpu --memory-budget --format -f --help"
+            case "$prev" in
+                --cache) files=1 ;;
+                -c) files=1 ;;
+                --index) files=1 ;;
+                -i) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --kind) files=1 ;;
+                --memory-budget) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/retrieve/eval") words="--cache -c --labels --reports --model -m --map-k --recall-k --ctclip-compat --format -f --help"
+            case "$prev" in
+                --cache) files=1 ;;
+                -c) files=1 ;;
+                --labels) files=1 ;;
+                --reports) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --map-k) files=1 ;;
+                --recall-k) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/retrieve/query") words="--index -i --image --text --reports -k --k --exclude-self --model -m --cache --device --format -f --help"
+            case "$prev" in
+                --index) files=1 ;;
+                -i) files=1 ;;
+                --image) files=1 ;;
+                --text) files=1 ;;
+                --reports) files=1 ;;
+                -k) files=1 ;;
+                --k) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --cache) files=1 ;;
+                --device) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
         "/segment-organs") words="--help"
             ;;

@@ -7,7 +7,7 @@ complete -c ctvl -n '__fish_use_subcommand' -a finetune -d 'Contrastive fine-tun
 complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d '(not built yet) Radiology report generation from a CT volume.'
 complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and download registered models.'
 complete -c ctvl -n '__fish_use_subcommand' -a phantom -d 'Write N phantom chest CTs, reports.csv, labels.csv (CT-RATEs 18 columns) and pairs.csv.'
-complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d '(not built yet) Image-to-image and report-to-image search, plus retrieval metrics.'
+complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d 'Image-to-image and report-to-image search over FAISS indexes, plus CT-CLIPs retrieval metrics.'
 complete -c ctvl -n '__fish_use_subcommand' -a segment-organs -d '(not built yet) Organ masks (lungs, heart, aorta, airways...) from chest CT.'
 complete -c ctvl -n '__fish_use_subcommand' -a zeroshot -d 'Zero-shot abnormality probabilities from label prompts (`score`, the default) and their evaluation (`eval`). `ctvl zeroshot SCANS... --labels labels.txt` is `ctvl zeroshot score ...`.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -a info -d 'Summarise a cache\: models, entry counts, runs, pending journal.'
@@ -123,8 +123,44 @@ complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l start -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -a build -d 'Build a FAISS index (cosine) over a caches image embeddings, with a sidecar JSON of ids and sources.'
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -a eval -d 'CT-CLIPs image->image MAP@K (Jaccard relevance) and report->image Recall@K, exact search.'
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -a query -d 'Ranked nearest scans for image queries (image->image) or report texts (report->image).'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -l help
-complete -c ctvl -n '__fish_seen_subcommand_from retrieve' -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l cache -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l index -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l kind -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l add
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l overwrite
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l gpu
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l no-gpu
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l memory-budget -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l cache -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l labels -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l reports -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l map-k -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l recall-k -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l ctclip-compat
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from eval' -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l index -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l image -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l text -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l reports -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l k -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l exclude-self
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l cache -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -F
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot' -a eval -d 'Per-finding AUROC, F1, accuracy, precision, recall at CT-CLIPs threshold (ROC point closest to (0,1)),'
