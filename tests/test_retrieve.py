@@ -100,9 +100,10 @@ def test_index_choice_and_recall():
 
     assert ix.choose(50_000, 512)[0] == "Flat"
     f, p = ix.choose(1_000_000, 512, memory_budget=8e9)
-    assert f == "HNSW32,Flat" and p["efSearch"] >= 64
-    f, p = ix.choose(1_000_000, 512, memory_budget=1e9)
-    assert f.startswith("IVF") and "PQ" in f and 512 % int(f.split("PQ")[1].split("x")[0]) == 0
+    assert f == "IVF1024,PQ64x8,Refine(SQ8)" and p["nprobe"] == 64
+    f, p = ix.choose(1_000_000, 512, memory_budget=0.5e9)
+    assert f == "IVF1024,PQ64x8"
+    assert ix.choose(1_000_000, 512, kind="hnsw")[0] == "HNSW32,Flat"
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(50, 32))
     x = (centers[rng.integers(0, 50, 20000)] + 0.3 * rng.normal(size=(20000, 32))).astype(np.float32)

@@ -49,11 +49,19 @@ class SmallClip(CTModel):
         text_heads: int = 4,
         max_length: int = 256,
         pad_id: int = 0,
+        proj_norm: str = "none",
     ) -> None:
         super().__init__()
         if pool not in ("avg", "avgmax"):
             raise ValueError(f"pool must be avg or avgmax, not {pool!r}")
+        if proj_norm not in ("none", "bn"):
+            raise ValueError(f"proj_norm must be none or bn, not {proj_norm!r}")
         self.embed_dim, self.has_text, self.pool = embed_dim, True, pool
+        # "bn": parameter-free BatchNorm on both projections before L2 normalisation. It removes the component
+        # shared by all scans / all reports, which otherwise dominates cosine similarities at initialisation and
+        # stalls contrastive training from scratch at loss = ln(batch) (observed on phantoms).
+        self.img_norm = nn.BatchNorm1d(embed_dim, affine=False) if proj_norm == "bn" else nn.Identity()
+        self.txt_norm = nn.BatchNorm1d(embed_dim, affine=False) if proj_norm == "bn" else nn.Identity()
         stages, cin = [], 1
         for w in widths:
             stages.append(Stage(cin, w))
@@ -84,7 +92,7 @@ class SmallClip(CTModel):
         p = f.mean(dim=(2, 3, 4))
         if self.pool == "avgmax":
             p = torch.cat([p, f.amax(dim=(2, 3, 4))], dim=1)
-        return F.normalize(self.visual_proj(p), dim=-1)
+        return F.normalize(self.img_norm(self.visual_proj(p)), dim=-1)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         n = input_ids.shape[1]
@@ -92,7 +100,7 @@ class SmallClip(CTModel):
         h = self.text_norm(self.text(h, src_key_padding_mask=attention_mask == 0))
         m = attention_mask.unsqueeze(-1).to(h.dtype)
         e = self.text_proj((h * m).sum(1) / m.sum(1).clamp(min=1))
-        return F.normalize(e, dim=-1)
+        return F.normalize(self.txt_norm(e), dim=-1)
 
     def logit_scale(self) -> torch.Tensor:
         return self.log_scale.exp().clamp(max=100)
