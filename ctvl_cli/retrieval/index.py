@@ -4,7 +4,7 @@ Automatic choice (``kind="auto"``) from the number of vectors n, the dimension d
   * n <= 100,000: ``Flat`` (exact);
   * larger: ``IVF{nlist},PQ{m}x8,Refine(SQ8)`` with nlist ~ sqrt(n) (a power of two, trained on 64 nlist
     points), m = the largest divisor of d with d/m >= 4 and m <= 64 (e.g. 64 bytes per 512-d vector), nprobe =
-    max(16, nlist/16), and the top 16k PQ candidates re-ranked with 8-bit scalar-quantised copies (d bytes per
+    max(16, nlist/16), and the top 64 k PQ candidates (for k results) re-ranked with 8-bit scalar-quantised copies (d bytes per
     vector); without room for those copies in the budget, plain ``IVF{nlist},PQ{m}x8``.
   HNSW (``--kind hnsw``: ``HNSW32,Flat``) searches fast but builds slowly on CPU (about 60 s per 50k 512-d vectors
   on 2 cores, so ~30 min for 1M) and has no GPU build, so it is never chosen automatically.
@@ -71,7 +71,7 @@ def choose(n: int, d: int, *, kind: str = "auto", memory_budget: float = 8e9) ->
         return f"IVF{nlist},Flat", {"nprobe": nprobe}
     m = max(mm for mm in range(1, 65) if d % mm == 0 and d // mm >= 4) if d >= 4 else 1
     if n * (d + m) * 1.1 <= memory_budget:  # room for 8-bit scalar-quantised copies: re-rank PQ candidates
-        return f"IVF{nlist},PQ{m}x8,Refine(SQ8)", {"nprobe": nprobe, "k_factor_rf": 16}
+        return f"IVF{nlist},PQ{m}x8,Refine(SQ8)", {"nprobe": nprobe, "k_factor_rf": 64}
     return f"IVF{nlist},PQ{m}x8", {"nprobe": nprobe}
 
 
