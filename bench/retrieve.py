@@ -159,6 +159,8 @@ def bench_zeroshot(n: int = 10_000) -> list[str]:
         str(labels),
         "-f",
         "csv",
+        "--model",
+        str(model_card),
     ]
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
