@@ -1,4 +1,4 @@
-"""Classification and retrieval metrics (numpy only), matching the definitions the official CT-CLIP scripts use
+"""Classification metrics (numpy only), matching the definitions the official CT-CLIP scripts use
 (scikit-learn's ``roc_auc_score`` / ``roc_curve``; threshold = ROC point closest to the (0, 1) corner)."""
 
 from __future__ import annotations
@@ -76,13 +76,3 @@ def binary_metrics(y_true, pred) -> dict[str, float]:
         "specificity": tn / (tn + fp) if tn + fp else 0.0,
         "accuracy": (tp + tn) / max(len(y), 1),
     }
-
-
-def recall_at_k(sim: np.ndarray, ks=(1, 5, 10), *, targets: np.ndarray | None = None) -> dict[int, float]:
-    """Query i's relevant item is column ``targets[i]`` (default i). Recall@K = fraction of queries whose relevant
-    item is among the K highest-scoring columns (ties broken against the relevant item)."""
-    sim = np.asarray(sim, dtype=np.float64)
-    t = np.arange(sim.shape[0]) if targets is None else np.asarray(targets)
-    own = sim[np.arange(sim.shape[0]), t]
-    rank = (sim >= own[:, None]).sum(axis=1)  # 1 = best; ties counted against the target
-    return {int(k): float((rank <= k).mean()) for k in ks}

@@ -31,6 +31,19 @@ def _clean(s: str | None) -> str:
     return "" if s.lower() == "not given." else s
 
 
+def text_getter(fields: dict[str, str]):
+    """For a CSV header (lower-cased name -> name): a function row -> report text, or None when the table has no
+    text column. ``text``/``report_text``/``report`` win; else CT-RATE's findings + impression, joined the way
+    CT-CLIP does it ("Not given." dropped)."""
+    text_col = next((fields[c] for c in TEXT_COLUMNS if c in fields), None)
+    if text_col is not None:
+        return lambda r: _clean(r.get(text_col))
+    if "findings_en" in fields and "impressions_en" in fields:
+        f, i = fields["findings_en"], fields["impressions_en"]
+        return lambda r: " ".join(x for x in (_clean(r.get(f)), _clean(r.get(i))) if x)
+    return None
+
+
 def read_reports(path: str | Path) -> list[ReportRow]:
     p = Path(path)
     if not p.is_file():
@@ -40,9 +53,8 @@ def read_reports(path: str | Path) -> list[ReportRow]:
             reader = csv.DictReader(fh)
             fields = {f.lower().strip(): f for f in (reader.fieldnames or [])}
             id_col = next((fields[c] for c in ID_COLUMNS if c in fields), None)
-            text_col = next((fields[c] for c in TEXT_COLUMNS if c in fields), None)
-            ctrate = "findings_en" in fields and "impressions_en" in fields
-            if text_col is None and not ctrate:
+            get_text = text_getter(fields)
+            if get_text is None:
                 raise InputError(
                     f"no text column among {sorted(fields.values())}",
                     path=p,
@@ -50,17 +62,7 @@ def read_reports(path: str | Path) -> list[ReportRow]:
                 )
             rows = []
             for i, r in enumerate(reader):
-                if text_col is not None:
-                    text = _clean(r.get(text_col))
-                else:
-                    text = " ".join(
-                        x
-                        for x in (
-                            _clean(r.get(fields["findings_en"])),
-                            _clean(r.get(fields["impressions_en"])),
-                        )
-                        if x
-                    )
+                text = get_text(r)
                 rid = (r.get(id_col) or "").strip() if id_col else ""
                 rows.append(ReportRow(id=rid or f"row{i + 1}", text=text, line=i + 2))
     except UnicodeDecodeError as e:

@@ -131,26 +131,12 @@ class Hit:
 
 
 def _embed_texts(model_ref: str, key: str, texts: list[str], device: str) -> np.ndarray:
-    import torch
-
-    from ctvl_cli.api.zeroshot import resolve_key
-    from ctvl_cli.models.factory import create_model, create_tokenizer, resolve_device
+    from ctvl_cli.api.zeroshot import encode_texts, resolve_key
 
     card, wpath, k2 = resolve_key(model_ref)
     if k2 != key:
         raise UsageError(f"model {model_ref} is not the model this index was built with", hint="pass --model")
-    if not card.has_text:
-        raise UsageError(f"model {card.name} has no text encoder", hint="use --image queries")
-    dev = resolve_device(device)
-    mdl, tok = create_model(card, weights_path=wpath, device=dev), create_tokenizer(card)
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(texts), 64):
-            enc = tok(texts[i : i + 64])
-            out.append(
-                mdl.encode_text(enc["input_ids"].to(dev), enc["attention_mask"].to(dev)).float().cpu().numpy()
-            )
-    return np.concatenate(out)
+    return encode_texts(card, wpath, texts, device=device, hint="use --image queries")[0]
 
 
 def query_index(

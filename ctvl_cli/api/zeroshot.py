@@ -67,6 +67,28 @@ def cached_images(cache: str | Path, key: str, ids: list[str] | None = None):
         return store.get(key, kind="image", ids=ids)
 
 
+def encode_texts(card, wpath, texts: Sequence[str], *, device: str = "cpu", hint: str = ""):
+    """Embed texts with the model's text encoder (batches of 64) -> ((len(texts), D) array, logit scale)."""
+    import numpy as np
+    import torch
+
+    from ctvl_cli.models.factory import create_model, create_tokenizer, resolve_device
+
+    if not card.has_text:
+        raise UsageError(f"model {card.name} has no text encoder", hint=hint or None)
+    dev = resolve_device(device)
+    mdl = create_model(card, weights_path=wpath, device=dev)
+    tok = create_tokenizer(card)
+    out = [np.zeros((0, card.embed_dim), np.float32)]
+    with torch.no_grad():
+        for i in range(0, len(texts), 64):
+            enc = tok(list(texts[i : i + 64]))
+            e = mdl.encode_text(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
+            out.append(e.float().cpu().numpy())
+        scale = float(mdl.logit_scale())
+    return np.concatenate(out), scale
+
+
 def text_embeddings(
     card, wpath, key: str, texts: Sequence[str], *, cache: str | Path | None, device: str = "cpu"
 ):
@@ -89,37 +111,17 @@ def text_embeddings(
                     scale = float(s_emb[0][0])
     missing = [t for t, i in zip(texts, ids) if i not in have]
     if missing or scale is None:
-        import torch
-
-        from ctvl_cli.models.factory import create_model, create_tokenizer, resolve_device
-
-        if not card.has_text:
-            raise UsageError(
-                f"model {card.name} has no text encoder", hint="use --head with a linear probe instead"
-            )
-        dev = resolve_device(device)
-        mdl = create_model(card, weights_path=wpath, device=dev)
-        tok = create_tokenizer(card)
-        new: dict[str, np.ndarray] = {}
-        with torch.no_grad():
-            for i in range(0, len(missing), 64):
-                chunk = missing[i : i + 64]
-                enc = tok(chunk)
-                e = (
-                    mdl.encode_text(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
-                    .float()
-                    .cpu()
-                    .numpy()
-                )
-                for t, v in zip(chunk, e):
-                    new[prompt_id(t)] = v
-            scale = float(mdl.logit_scale())
-        have.update(new)
+        emb_new, scale = encode_texts(
+            card, wpath, missing, device=device, hint="use --head with a linear probe instead"
+        )
+        have.update({prompt_id(t): v for t, v in zip(missing, emb_new)})
         if cache is not None:
             dim = next(iter(have.values())).shape[0] if have else card.embed_dim
             recs = [
-                EntryRecord(id=i, kind=PROMPT_KIND, name=t[:80], source="zeroshot prompt", embedding=new[i])
-                for t, i in zip(missing, [prompt_id(t) for t in missing])
+                EntryRecord(
+                    id=prompt_id(t), kind=PROMPT_KIND, name=t[:80], source="zeroshot prompt", embedding=v
+                )
+                for t, v in zip(missing, emb_new)
             ]
             recs.append(
                 EntryRecord(

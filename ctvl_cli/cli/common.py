@@ -74,3 +74,13 @@ def handle_errors(fn: F) -> F:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0", "false")
+
+
+def exit_with_failures(header: str, failures) -> None:
+    """A batch finished with failed items: the header and one line per item on stderr, then exit 1."""
+    import sys
+
+    output.error(header)
+    for it in failures:
+        sys.stderr.write(f"  {it.error}\n")
+    raise typer.Exit(EXIT_FAILURE)

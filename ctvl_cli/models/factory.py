@@ -58,12 +58,9 @@ def create_tokenizer(card: ModelCard) -> Callable[[list[str]], dict[str, torch.T
     spec = card.tokenizer
     if spec is None:
         return None
-    from ctvl_cli.tokenizers import load_hf_tokenizer, packaged_dir
+    from ctvl_cli.tokenizers import load_hf_tokenizer, tokenizer_source
 
-    src = str(packaged_dir(spec.name_or_path)) if spec.kind == "packaged" else spec.name_or_path
-    if spec.kind == "hf" and card.base_dir and (Path(card.base_dir) / spec.name_or_path).is_dir():
-        src = str(Path(card.base_dir) / spec.name_or_path)
-    tok = load_hf_tokenizer(src, lower_case=spec.lower_case)
+    tok = load_hf_tokenizer(tokenizer_source(card), lower_case=spec.lower_case)
 
     def tokenize(texts: list[str]) -> dict[str, torch.Tensor]:
         enc = tok(list(texts), padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt")

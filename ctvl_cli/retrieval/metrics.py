@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ctvl_cli.zeroshot.scoring import l2n
+
 DEFAULT_MAP_KS = (1, 5, 10, 50)
 DEFAULT_RECALL_KS = (5, 10, 50, 100)
 
 
 def _l2n(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return l2n(np.asarray(x, np.float64))
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:

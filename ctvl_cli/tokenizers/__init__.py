@@ -13,6 +13,17 @@ def packaged_dir(name: str) -> Path:
     return Path(str(resources.files("ctvl_cli.tokenizers").joinpath(name)))
 
 
+def tokenizer_source(card) -> str:
+    """Where a card's tokenizer loads from: a packaged directory, a directory beside a local card (e.g. a run's
+    ``tokenizer/``), or a hub name / path as written."""
+    spec = card.tokenizer
+    if spec.kind == "packaged":
+        return str(packaged_dir(spec.name_or_path))
+    if card.base_dir and (Path(card.base_dir) / spec.name_or_path).is_dir():
+        return str(Path(card.base_dir) / spec.name_or_path)
+    return spec.name_or_path
+
+
 def load_hf_tokenizer(name_or_path: str, *, lower_case: bool | None = None):
     """``AutoTokenizer.from_pretrained`` (never ``BertTokenizer(vocab_file=...)``, which ignores the file)."""
     from transformers import AutoTokenizer

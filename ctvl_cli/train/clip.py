@@ -64,21 +64,19 @@ class ClipResult:
     interrupted: bool = False
 
 
-class _Pair:
-    """nn.Module wrapper so DDP sees one forward returning both towers' features."""
+def _pair_module(model):
+    """Wrap the model so DDP sees one forward returning both towers' features (torch imported lazily)."""
+    from torch import nn
 
-    def __new__(cls, model):
-        from torch import nn
+    class Pair(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
 
-        class Pair(nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
+        def forward(self, x, ids, mask):
+            return self.m.encode_image(x), self.m.encode_text(ids, mask), self.m.logit_scale()
 
-            def forward(self, x, ids, mask):
-                return self.m.encode_image(x), self.m.encode_text(ids, mask), self.m.logit_scale()
-
-        return Pair(model)
+    return Pair(model)
 
 
 def _clip_loss(img, txt, scale, dist: Dist):
@@ -212,12 +210,12 @@ def finetune_clip(
             hint="lower --batch-size/--accum or add data",
         )
     ds = PairDataset(pairs, card.preprocess, text_aug=cfg.text_aug, seed=cfg.seed)
-    steps_per_epoch = len(_epoch_order(len(pairs), cfg.seed, 0, dist, per_step)) // per_step
+    steps_per_epoch = (len(pairs) // dist.world) // per_step  # = len(_epoch_order(...)) // per_step
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
 
-    net = _Pair(model)
+    net = _pair_module(model)
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -419,7 +417,7 @@ def _train_step(net, micro, opt, scaler, amp_dtype, dev, dist: Dist, grad_clip: 
 
 
 def _tokenizer_source(card, override: str | None) -> Path:
-    from ctvl_cli.tokenizers import packaged_dir
+    from ctvl_cli.tokenizers import tokenizer_source
 
     if override:
         p = Path(override)
@@ -428,12 +426,7 @@ def _tokenizer_source(card, override: str | None) -> Path:
                 "not a tokenizer directory", path=p, hint="make one with `ctvl finetune tokenizer`"
             )
         return p
-    spec = card.tokenizer
-    if spec.kind == "packaged":
-        return packaged_dir(spec.name_or_path)
-    if card.base_dir and (Path(card.base_dir) / spec.name_or_path).is_dir():
-        return Path(card.base_dir) / spec.name_or_path
-    return Path(spec.name_or_path)
+    return Path(tokenizer_source(card))
 
 
 def _copy_tokenizer(src: Path, dst: Path, card, override: str | None) -> None:

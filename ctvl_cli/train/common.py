@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -59,14 +58,6 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_safetensors(model, path: Path, *, metadata: dict[str, str] | None = None) -> str:
     from safetensors.torch import save_file
 
@@ -74,7 +65,9 @@ def save_safetensors(model, path: Path, *, metadata: dict[str, str] | None = Non
     tmp = path.with_name(path.name + ".tmp")
     save_file(sd, str(tmp), metadata=metadata or {})
     os.replace(tmp, path)
-    return _sha256(path)
+    from ctvl_cli.registry.weights import sha256_file
+
+    return sha256_file(path)
 
 
 def write_run_card(

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ctvl_cli.api.reports import text_getter
 from ctvl_cli.errors import InputError
 
 IMAGE_COLUMNS = ("image", "path", "volume", "volumename")
-TEXT_COLUMNS = ("text", "report_text", "report")
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,6 @@ class Pair:
     image: str
     text: str
     id: str
-
-
-def _clean(s: str | None) -> str:
-    s = (s or "").strip()
-    return "" if s.lower() == "not given." else s
 
 
 def read_pairs(
@@ -43,9 +38,8 @@ def read_pairs(
             reader = csv.DictReader(fh)
             fields = {f.lower().strip(): f for f in (reader.fieldnames or [])}
             img_col = next((fields[c] for c in IMAGE_COLUMNS if c in fields), None)
-            txt_col = next((fields[c] for c in TEXT_COLUMNS if c in fields), None)
-            ctrate = "findings_en" in fields and "impressions_en" in fields
-            if img_col is None or (txt_col is None and not ctrate):
+            get_text = text_getter(fields)
+            if img_col is None or get_text is None:
                 raise InputError(
                     f"needs an image column and a text column, found {sorted(fields.values())}",
                     path=p,
@@ -54,17 +48,7 @@ def read_pairs(
             out: list[Pair] = []
             missing: list[str] = []
             for i, r in enumerate(reader):
-                if txt_col is not None:
-                    text = _clean(r.get(txt_col))
-                else:
-                    text = " ".join(
-                        x
-                        for x in (
-                            _clean(r.get(fields["findings_en"])),
-                            _clean(r.get(fields["impressions_en"])),
-                        )
-                        if x
-                    )
+                text = get_text(r)
                 img = (r.get(img_col) or "").strip()
                 if not img or not text:
                     raise InputError(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def package(run_dir: Path) -> dict:
-    from ctvl_cli.train.common import _sha256
+    from ctvl_cli.registry.weights import sha256_file
 
     root = Path(str(resources.files("ctvl_cli")))
     card_path = root / "registry" / "cards" / "ctvl-phantom.json"
@@ -31,7 +31,7 @@ def package(run_dir: Path) -> dict:
     shutil.copytree(run_dir / "tokenizer", tdst)
     hist = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
     best = max(hist, key=lambda r: r.get("zs_auroc", r.get("r2i_R@5", 0.0)))
-    card["weights"][0]["sha256"] = _sha256(wdst)
+    card["weights"][0]["sha256"] = sha256_file(wdst)
     card["weights"][0]["size"] = wdst.stat().st_size
     card["available"] = True
     card["notes"] = (

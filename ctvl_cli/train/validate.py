@@ -37,7 +37,8 @@ class Validator:
         import numpy as np
         import torch
 
-        from ctvl_cli.metrics import auroc, recall_at_k
+        from ctvl_cli.metrics import auroc
+        from ctvl_cli.retrieval.metrics import recall_at_k
 
         with torch.no_grad():
             img = torch.cat(
@@ -51,7 +52,7 @@ class Validator:
             )
             img_n = torch.nn.functional.normalize(img.float(), dim=-1).cpu().numpy()
             txt_n = torch.nn.functional.normalize(txt.float(), dim=-1).cpu().numpy()
-            out = {f"r2i_R@{k}": v for k, v in recall_at_k(txt_n @ img_n.T, (1, 5, 10)).items()}
+            out = {f"r2i_R@{k}": v for k, v in recall_at_k(txt_n, img_n, (1, 5, 10)).items()}
             if self.labels is not None:
                 from ctvl_cli.zeroshot.labels import findings_from_names
                 from ctvl_cli.zeroshot.scoring import zeroshot_probabilities

@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 
 from ctvl_cli.cli import output
-from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, handle_errors
+from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, exit_with_failures, handle_errors
 from ctvl_cli.cli.output import Format
-from ctvl_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED
+from ctvl_cli.errors import EXIT_INTERRUPTED
 
 EXAMPLES = """\b
 Examples:
@@ -105,7 +105,4 @@ def embed_cmd(
         f"{res.count('failed')} failed in {res.elapsed_s:.1f} s -> {res.cache}"
     )
     if res.failures:
-        output.error(f"{len(res.failures)} of {len(res.items)} inputs failed:")
-        for it in res.failures:
-            sys.stderr.write(f"  {it.error}\n")
-        raise typer.Exit(EXIT_FAILURE)
+        exit_with_failures(f"{len(res.failures)} of {len(res.items)} inputs failed:", res.failures)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ctvl_cli.cli import output
-from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, handle_errors
+from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, exit_with_failures, handle_errors
 from ctvl_cli.cli.output import Format
-from ctvl_cli.errors import EXIT_FAILURE, UsageError
+from ctvl_cli.errors import UsageError
 
 app = typer.Typer(
     help="Image-to-image and report-to-image search over FAISS indexes, plus CT-CLIP's retrieval metrics.",
@@ -141,10 +140,7 @@ def query_cmd(
     ]
     output.write_table(rows, fmt, columns=["query", "rank", "scan", "score", "source"])
     if failures:
-        output.error(f"{len(failures)} query scan(s) failed:")
-        for it in failures:
-            sys.stderr.write(f"  {it.error}\n")
-        raise typer.Exit(EXIT_FAILURE)
+        exit_with_failures(f"{len(failures)} query scan(s) failed:", failures)
 
 
 @app.command("eval")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,9 +10,9 @@ import typer
 from typer.core import TyperGroup
 
 from ctvl_cli.cli import output
-from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, handle_errors
+from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, exit_with_failures, handle_errors
 from ctvl_cli.cli.output import Format
-from ctvl_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, InputError, UsageError
+from ctvl_cli.errors import EXIT_INTERRUPTED, InputError, UsageError
 
 
 class DefaultScoreGroup(TyperGroup):
@@ -151,10 +150,7 @@ def score_cmd(
     output.write_table(rows, fmt, columns=cols)
     output.info(f"{res.model}: {len(rows)} scans x {len(res.findings)} findings ({res.method})")
     if res.failures:
-        output.error(f"{len(res.failures)} input(s) failed (their rows are missing):")
-        for it in res.failures:
-            sys.stderr.write(f"  {it.error}\n")
-        raise typer.Exit(EXIT_FAILURE)
+        exit_with_failures(f"{len(res.failures)} input(s) failed (their rows are missing):", res.failures)
 
 
 @app.command("eval")
