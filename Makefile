@@ -50,7 +50,7 @@ clean:
 # --- the embedded default model `ctvl-phantom` (about an hour on 2 CPU cores; resumes if interrupted) ---
 CTVL        := $(BIN)/ctvl
 TRAIN_N     ?= 3000
-TRAIN_EPOCHS ?= 8
+TRAIN_EPOCHS ?= 24
 RUN         := build/ctvl-phantom-run
 
 build/phantom-train/pairs.csv:
@@ -64,6 +64,6 @@ train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/p
 	if [ -f $(RUN)/checkpoint.pt ]; then $(CTVL) finetune clip --out $(RUN) --resume -j 1; else \
 	$(CTVL) finetune clip --model ctvl-phantom --scratch --tokenizer build/phantom-tokenizer \
 	  --pairs build/phantom-train/pairs.csv --val-pairs build/phantom-val/pairs.csv \
-	  --val-labels build/phantom-val/labels.csv --out $(RUN) --epochs $(TRAIN_EPOCHS) -b 32 --lr 5e-4 \
-	  --warmup 50 --save-every 25 -j 1; fi
+	  --val-labels build/phantom-val/labels.csv --out $(RUN) --epochs $(TRAIN_EPOCHS) -b 32 --lr 1e-3 \
+	  --warmup 100 --save-every 50 --input-cache build/phantom-inputs -j 1; fi
 	$(BIN)/python -m ctvl_cli.train.package_default $(RUN)

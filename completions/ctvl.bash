@@ -86,7 +86,7 @@ _ctvl() {
             ;;
         "/finetune") words="clip probe tokenizer --help"
             ;;
-        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --seed --save-every --max-steps --image-root --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
+        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
             case "$prev" in
                 --out) files=1 ;;
                 -o) files=1 ;;
@@ -109,6 +109,7 @@ _ctvl() {
                 --save-every) files=1 ;;
                 --max-steps) files=1 ;;
                 --image-root) files=1 ;;
+                --input-cache) files=1 ;;
                 --workers) files=1 ;;
                 -j) files=1 ;;
                 --device) files=1 ;;

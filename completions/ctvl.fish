@@ -66,6 +66,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l save-every -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l max-steps -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l image-root -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l input-cache -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l workers -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l device -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l amp

@@ -264,3 +264,85 @@ def test_tokenizer_command(runner, phantoms, tmp_path):
     tok = load_hf_tokenizer(str(tmp_path / "tok"))
     ids = tok(["No pleural effusion."])["input_ids"][0]
     assert tok.convert_ids_to_tokens(ids)[0] == "[CLS]" and tok.unk_token_id not in ids
+
+
+def test_input_cache_store_fills_once_resumes_and_invalidates(phantoms, tmp_path):
+    import numpy as np
+    import torch
+
+    from ctvl_cli.io.volume import load_volume
+    from ctvl_cli.preprocess.engine import preprocess
+    from ctvl_cli.registry import resolve_card
+    from ctvl_cli.train.inputs import InputStore
+
+    spec = resolve_card("ctvl-tiny-test").preprocess
+    imgs = sorted(str(p) for p in phantoms.glob("*.nii.gz"))[:4]
+    store = InputStore(tmp_path / "st", imgs, spec)
+    assert store.missing() == [0, 1, 2, 3]
+    assert store.fill() == 4 and store.missing() == []
+    for i in (0, 3):  # same engine as embed, stored as float16
+        ref = preprocess(load_volume(imgs[i]), spec, device="cpu")
+        assert store[i].shape == ref.shape and store[i].dtype == torch.float32
+        assert torch.allclose(store[i], ref, atol=1e-3) and not torch.equal(store[i], torch.zeros_like(ref))
+    # an interrupted fill resumes: forget one entry in the done bitmap, only that one is redone
+    done = np.load(store.done_path)
+    done[2] = False
+    np.save(store.done_path, done)
+    assert InputStore(tmp_path / "st", imgs, spec).missing() == [2]
+    assert InputStore(tmp_path / "st", imgs, spec).fill() == 1
+    # another preprocessing or a touched input file gives another store, never stale tensors
+    other = resolve_card("ctvl-phantom").preprocess
+    assert InputStore(tmp_path / "st", imgs, other).data_path != store.data_path
+    st = os.stat(imgs[1])
+    os.utime(imgs[1], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    try:
+        assert InputStore(tmp_path / "st", imgs, spec).missing() == [0, 1, 2, 3]
+    finally:
+        os.utime(imgs[1], ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_clip_with_input_cache_trains_and_reuses_the_store(runner, phantoms, tmp_path):
+    from ctvl_cli.cli.app import app
+
+    cache = tmp_path / "inputs"
+    args = ["finetune", "clip", "--pairs", str(phantoms / "pairs.csv"), *BASE, "--input-cache", str(cache)]
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "a"), "--epochs", "6", "--lr", "3e-3"])
+    out = _json(r)
+    assert "preprocessing 8 volume(s) once" in r.stderr and out["steps"] == 12
+    assert len(list(cache.glob("inputs-*.npy"))) == 2  # data + done bitmap
+    h = _history(tmp_path / "a")
+    assert h[-1]["loss"] < h[0]["loss"]
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--epochs", "1"])
+    assert _json(r)["steps"] == 2 and "preprocessing" not in r.stderr
+
+
+def test_small_clip_options_build_and_train_one_step():
+    import torch
+
+    from ctvl_cli.models.small import build
+
+    for params in ({}, {"norm": "bn", "proj_norm": "bn", "pool": "avg"}):
+        torch.manual_seed(0)
+        m = build(
+            {
+                "embed_dim": 16,
+                "widths": [4, 8],
+                "vocab_size": 50,
+                "text_width": 16,
+                "text_layers": 1,
+                "text_heads": 2,
+                "max_length": 12,
+                **params,
+            }
+        )
+        x, ids = torch.randn(4, 1, 16, 16, 16), torch.randint(1, 50, (4, 12))
+        img, txt = m.encode_image(x), m.encode_text(ids, torch.ones_like(ids))
+        assert img.shape == txt.shape == (4, 16)
+        assert torch.allclose(img.norm(dim=-1), torch.ones(4), atol=1e-5)
+        (img @ txt.T).trace().backward()
+        assert all(p.grad is not None for n, p in m.named_parameters() if n.startswith("visual"))
+        kinds = {type(mod).__name__ for mod in m.visual.modules()}
+        assert ("BatchNorm3d" in kinds) == (params.get("norm") == "bn")
+    for bad in ({"norm": "ln"}, {"proj_norm": "ln"}, {"pool": "max"}):
+        with pytest.raises(ValueError):
+            build(bad)

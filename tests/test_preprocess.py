@@ -48,13 +48,39 @@ def _spec(**kw) -> PreprocessSpec:
         {"clip_before_resample": False, "output_range": [0, 1], "pad_value": 0.0},
         {"spacing": [0.9, 1.1, 1.7], "shape": [31, 33, 35]},
         {"orientation": "SLP", "shape": [20, 50, 21]},
+        {"resample": "monai"},
+        {"resample": "monai", "interpolation": "nearest", "shape": [50, 60, 45]},
+        {
+            "resample": "monai",
+            "spacing": [0.9, 1.1, 1.7],
+            "shape": [31, 33, 35],
+            "clip_before_resample": False,
+        },
+        {"resample": "monai", "orientation": "SLP", "shape": [20, 50, 21]},
     ],
 )
 def test_engine_equals_full_volume_interpolate(kw):
+    """size: F.interpolate on the whole volume; monai: grid_sample on MONAI's output grid (border padding)."""
     v = _vol(phantom_array(shape=(57, 44, 23)))
     a, b = preprocess(v, _spec(**kw)), reference_preprocess(v, _spec(**kw))
     assert a.shape == b.shape == (1, *_spec(**kw).shape)
     assert float((a - b).abs().max()) < 1e-5
+
+
+def test_monai_output_grid():
+    from ctvl_cli.preprocess.engine import output_size
+
+    assert output_size(64, 5.0, 3.0, "monai") == 106  # round(63 * 5 / 3 + 1)
+    assert output_size(4, 1.0, 2.0, "monai") == 2  # 2.5 rounds half to even, as numpy does
+    assert output_size(6, 1.0, 2.0, "monai") == 4  # 3.5 -> 4
+    assert output_size(64, 5.0, 3.0) == 106 and output_size(10, 1.0, 3.0) == 3  # CT-CLIP's int(n * ratio)
+    # voxel 0 stays in place: first output voxel equals the first input voxel along each axis
+    arr = np.random.default_rng(0).normal(size=(9, 8, 7)).astype(np.float32) * 100
+    spec = _spec(resample="monai", spacing=[1.0, 1.0, 2.0], shape=[20, 20, 20], hu_window=[-1e4, 1e4])
+    out = preprocess(_vol(arr, np.diag([1.0, 1.0, 1.0, 1.0])), spec)[0]
+    n_out = [output_size(n, s, t, "monai") for n, s, t in zip(arr.shape, (1, 1, 1), spec.spacing)]
+    lo = [(20 - n) // 2 for n in n_out]
+    assert abs(float(out[lo[0], lo[1], lo[2]]) - arr[0, 0, 0] / 1e4) < 1e-6
 
 
 @pytest.mark.parametrize("codes", ALL_CODES)

@@ -12,6 +12,7 @@ import importlib
 ARCHS: dict[str, str] = {
     "tiny-clip": "ctvl_cli.models.tiny",
     "small-clip": "ctvl_cli.models.small",
+    "merlin": "ctvl_cli.models.merlin",
 }
 
 

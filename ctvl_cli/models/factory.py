@@ -44,10 +44,15 @@ def create_model(card: ModelCard, *, weights_path: Path | None = None, device: s
         if filt is not None:
             sd = filt(sd)
         res = model.load_state_dict(sd, strict=False)
-        if res.missing_keys or res.unexpected_keys:
+        unexpected = list(res.unexpected_keys)
+        ignorable = getattr(mod, "ignorable_keys", None)
+        if ignorable is not None:  # e.g. an image-only model loading a full vision-language checkpoint
+            drop = set(ignorable(model, unexpected))
+            unexpected = [k for k in unexpected if k not in drop]
+        if res.missing_keys or unexpected:
             raise CtvlError(
                 f"checkpoint does not fit {card.name}: missing {list(res.missing_keys)[:3]}, "
-                f"unexpected {list(res.unexpected_keys)[:3]}",
+                f"unexpected {unexpected[:3]}",
                 path=weights_path,
                 hint="is this the right file for this model?",
             )

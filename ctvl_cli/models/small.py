@@ -13,22 +13,22 @@ from torch import nn
 from ctvl_cli.models.base import CTModel
 
 
-def _gn(c: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(8, c), c)
+def _norm(kind: str, c: int) -> nn.Module:
+    return nn.BatchNorm3d(c) if kind == "bn" else nn.GroupNorm(min(8, c), c)
 
 
 class Stage(nn.Module):
     """Strided conv (downsample x2) followed by one residual block."""
 
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, norm: str = "gn") -> None:
         super().__init__()
-        self.down = nn.Sequential(nn.Conv3d(cin, cout, 3, stride=2, padding=1), _gn(cout), nn.GELU())
+        self.down = nn.Sequential(nn.Conv3d(cin, cout, 3, stride=2, padding=1), _norm(norm, cout), nn.GELU())
         self.res = nn.Sequential(
             nn.Conv3d(cout, cout, 3, padding=1),
-            _gn(cout),
+            _norm(norm, cout),
             nn.GELU(),
             nn.Conv3d(cout, cout, 3, padding=1),
-            _gn(cout),
+            _norm(norm, cout),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,12 +50,15 @@ class SmallClip(CTModel):
         max_length: int = 256,
         pad_id: int = 0,
         proj_norm: str = "none",
+        norm: str = "gn",
     ) -> None:
         super().__init__()
         if pool not in ("avg", "avgmax"):
             raise ValueError(f"pool must be avg or avgmax, not {pool!r}")
         if proj_norm not in ("none", "bn"):
             raise ValueError(f"proj_norm must be none or bn, not {proj_norm!r}")
+        if norm not in ("gn", "bn"):
+            raise ValueError(f"norm must be gn or bn, not {norm!r}")
         self.embed_dim, self.has_text, self.pool = embed_dim, True, pool
         # "bn": parameter-free BatchNorm on both projections before L2 normalisation. It removes the component
         # shared by all scans / all reports, which otherwise dominates cosine similarities at initialisation and
@@ -64,7 +67,8 @@ class SmallClip(CTModel):
         self.txt_norm = nn.BatchNorm1d(embed_dim, affine=False) if proj_norm == "bn" else nn.Identity()
         stages, cin = [], 1
         for w in widths:
-            stages.append(Stage(cin, w))
+            # "bn" (BatchNorm3d) trains a from-scratch image tower several times faster than "gn" on phantoms
+            stages.append(Stage(cin, w, norm))
             cin = w
         self.visual = nn.Sequential(*stages)
         self.visual_proj = nn.Linear(cin * (2 if pool == "avgmax" else 1), embed_dim)

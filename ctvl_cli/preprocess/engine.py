@@ -29,8 +29,12 @@ def _orient(volume: Volume, codes: str) -> tuple[np.ndarray, tuple[float, float,
     return arr, spacing, affine  # type: ignore[return-value]
 
 
-def output_size(n_in: int, sp_in: float, sp_out: float) -> int:
-    """CT-CLIP's size rule: int(n * spacing_in / spacing_out), at least 1."""
+def output_size(n_in: int, sp_in: float, sp_out: float, mode: str = "size") -> int:
+    """Output voxels along an axis. ``size`` (CT-CLIP): ``int(n * spacing_in / spacing_out)``; ``monai`` (MONAI
+    ``Spacing``'s compute_shape_offset): ``round((n - 1) * spacing_in / spacing_out + 1)``, half to even as
+    numpy rounds. At least 1."""
+    if mode == "monai":
+        return max(1, round((n_in - 1) * (sp_in / sp_out) + 1.0))
     return max(1, int(n_in * (sp_in / sp_out)))
 
 
@@ -42,15 +46,26 @@ def _window(n_out: int, target: int) -> tuple[int, int]:
     return start, start + target
 
 
-def _axis_plan(n_in: int, n_out: int, lo: int, hi: int, mode: str, flip: bool, device) -> tuple:
-    """Source indices (and linear weights) for output indices [lo, hi) of an axis of n_in voxels resampled to n_out,
-    with F.interpolate(size=n_out, align_corners=False) semantics; ``flip`` mirrors the source indices."""
+def _axis_plan(
+    n_in: int, n_out: int, lo: int, hi: int, mode: str, flip: bool, device, *, step: float | None = None
+) -> tuple:
+    """Source indices (and linear weights) for output indices [lo, hi) of an axis of n_in voxels resampled to n_out.
+
+    ``step is None``: F.interpolate(size=n_out, align_corners=False) semantics. ``step`` given (MONAI Spacing):
+    output voxel i sits at input position ``i * step`` (clamped to the last voxel: border padding).
+    ``flip`` mirrors the source indices."""
     dst = torch.arange(lo, hi, dtype=torch.float64, device=device)
-    scale = n_in / n_out
-    if mode == "nearest":
-        i0 = torch.clamp(torch.floor(dst * scale).long(), max=n_in - 1)
-        return (n_in - 1 - i0 if flip else i0), None, None
-    src = torch.clamp((dst + 0.5) * scale - 0.5, min=0.0)
+    if step is not None:
+        src = torch.clamp(dst * step, min=0.0, max=float(n_in - 1))
+        if mode == "nearest":
+            i0 = torch.round(src).long()
+            return (n_in - 1 - i0 if flip else i0), None, None
+    else:
+        scale = n_in / n_out
+        if mode == "nearest":
+            i0 = torch.clamp(torch.floor(dst * scale).long(), max=n_in - 1)
+            return (n_in - 1 - i0 if flip else i0), None, None
+        src = torch.clamp((dst + 0.5) * scale - 0.5, min=0.0)
     i0 = torch.clamp(torch.floor(src).long(), max=n_in - 1)
     i1 = torch.clamp(i0 + 1, max=n_in - 1)
     w1 = (src - i0.to(torch.float64)).to(torch.float32)
@@ -83,7 +98,8 @@ def preprocess(volume: Volume, spec: PreprocessSpec, *, device: str | torch.devi
         src_axis[int(o)], flip[int(o)] = i, f < 0
     sp_arr = volume.spacing
     n_in = [volume.shape[src_axis[o]] for o in range(3)]
-    n_out = [output_size(n_in[o], sp_arr[src_axis[o]], spec.spacing[o]) for o in range(3)]
+    n_out = [output_size(n_in[o], sp_arr[src_axis[o]], spec.spacing[o], spec.resample) for o in range(3)]
+    steps = [spec.spacing[o] / sp_arr[src_axis[o]] if spec.resample == "monai" else None for o in range(3)]
     windows = [_window(n_out[o], spec.shape[o]) for o in range(3)]
     lo_hu, hi_hu = spec.hu_window
     order = sorted(
@@ -92,7 +108,9 @@ def preprocess(volume: Volume, spec: PreprocessSpec, *, device: str | torch.devi
     clipped = False
     for o in order:
         d = dim_of[src_axis[o]]
-        i0, i1, w1 = _axis_plan(n_in[o], n_out[o], *windows[o], spec.interpolation, flip[o], x.device)
+        i0, i1, w1 = _axis_plan(
+            n_in[o], n_out[o], *windows[o], spec.interpolation, flip[o], x.device, step=steps[o]
+        )
         if w1 is None:
             x = x.index_select(d, i0)
             continue
@@ -124,10 +142,24 @@ def reference_preprocess(volume: Volume, spec: PreprocessSpec) -> torch.Tensor:
     lo_hu, hi_hu = spec.hu_window
     if spec.clip_before_resample:
         x = x.clamp(lo_hu, hi_hu)
-    size = [output_size(n, s, t) for n, s, t in zip(x.shape, sp_in, spec.spacing)]
+    size = [output_size(n, s, t, spec.resample) for n, s, t in zip(x.shape, sp_in, spec.spacing)]
     mode = "trilinear" if spec.interpolation == "trilinear" else "nearest"
-    kw = {"align_corners": False} if mode == "trilinear" else {}
-    x = torch.nn.functional.interpolate(x[None, None], size=size, mode=mode, **kw)[0, 0]
+    if spec.resample == "monai":  # grid_sample on a full grid, as MONAI's Resample does
+        axes = [
+            torch.arange(m, dtype=torch.float64) * (t / s) * (2.0 / max(n - 1, 1)) - 1.0
+            for m, n, s, t in zip(size, x.shape, sp_in, spec.spacing)
+        ]
+        g = torch.stack(torch.meshgrid(*axes, indexing="ij")[::-1], dim=-1).to(torch.float32)
+        x = torch.nn.functional.grid_sample(
+            x[None, None],
+            g[None],
+            mode="bilinear" if mode == "trilinear" else "nearest",
+            padding_mode="border",
+            align_corners=True,
+        )[0, 0]
+    else:
+        kw = {"align_corners": False} if mode == "trilinear" else {}
+        x = torch.nn.functional.interpolate(x[None, None], size=size, mode=mode, **kw)[0, 0]
     if not spec.clip_before_resample:
         x = x.clamp(lo_hu, hi_hu)
     a_out, b_out = spec.output_range

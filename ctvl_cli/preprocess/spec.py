@@ -9,6 +9,9 @@ Keys (all in the OUTPUT tensor's axis order):
 ``resample``      how the output grid is defined:
                   ``"size"`` — output size ``int(n_in * spacing_in / spacing_out)`` per axis (truncation), sampled with
                   ``torch.nn.functional.interpolate(size=..., align_corners=False)`` semantics (CT-CLIP's resize_array).
+                  ``"monai"`` — MONAI ``Spacing`` (Merlin): output size ``round((n_in - 1) * spacing_in / spacing_out + 1)``,
+                  output voxel ``i`` centred on input voxel position ``i * spacing_out / spacing_in`` (voxel 0 stays put),
+                  linear interpolation, positions past the last voxel take its value (grid_sample ``border`` padding).
 ``hu_window``     ``[lo, hi]``: HU values are clipped to this window ...
 ``output_range``  ``[a, b]``: ... and mapped linearly so that lo→a and hi→b (CT-CLIP: [-1000,1000]→[-1,1], i.e. /1000).
 ``clip_before_resample``  clip HU before (true) or after (false) resampling.
@@ -29,7 +32,7 @@ from typing import Any
 from ctvl_cli.errors import CardError
 
 _PAIRS = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
-RESAMPLE_MODES = ("size",)
+RESAMPLE_MODES = ("size", "monai")
 INTERPOLATIONS = ("trilinear", "nearest")
 KEYS = (
     "orientation",

@@ -49,6 +49,7 @@ class ClipConfig:
     save_every: int = 100
     max_steps: int | None = None
     image_root: str | None = None
+    input_cache: str | None = None
 
 
 @dataclass
@@ -209,7 +210,19 @@ def finetune_clip(
             f"{len(pairs)} pairs cannot fill one step of {per_step} per process",
             hint="lower --batch-size/--accum or add data",
         )
-    ds = PairDataset(pairs, card.preprocess, text_aug=cfg.text_aug, seed=cfg.seed)
+    store = None
+    if cfg.input_cache:
+        from ctvl_cli.train.inputs import InputStore
+
+        store = InputStore(cfg.input_cache, [p.image for p in pairs], card.preprocess)
+        if dist.rank == 0 and store.missing():
+            emit({"event": "prepare", "todo": len(store.missing()), "store": str(store.data_path)})
+            store.fill(
+                workers=workers, on_progress=lambda n, t: emit({"event": "prepare_step", "n": n, "of": t})
+            )
+        if dist.world > 1:
+            torch.distributed.barrier()
+    ds = PairDataset(pairs, card.preprocess, text_aug=cfg.text_aug, seed=cfg.seed, store=store)
     steps_per_epoch = (len(pairs) // dist.world) // per_step  # = len(_epoch_order(...)) // per_step
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps:

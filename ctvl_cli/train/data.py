@@ -101,8 +101,9 @@ class PairDataset:
     """Map-style dataset: index -> (preprocessed image tensor (1, *shape), text). Failures raise InputError
     naming the file (training must not silently drop data)."""
 
-    def __init__(self, pairs: list[Pair], spec, *, text_aug: bool = False, seed: int = 0) -> None:
+    def __init__(self, pairs: list[Pair], spec, *, text_aug: bool = False, seed: int = 0, store=None) -> None:
         self.pairs, self.spec, self.text_aug, self.seed = pairs, spec, text_aug, seed
+        self.store = store  # an InputStore holding preprocessed volumes, or None to decode each time
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -114,9 +115,13 @@ class PairDataset:
         from ctvl_cli.io.volume import load_volume
         from ctvl_cli.preprocess.engine import preprocess
 
-        torch.set_num_threads(1)
+        if torch.utils.data.get_worker_info() is not None:
+            torch.set_num_threads(1)  # in a worker; the main process keeps its threads for compute
         pr = self.pairs[i]
-        x = preprocess(load_volume(pr.image), self.spec, device="cpu")
+        if self.store is not None:
+            x = self.store[i]
+        else:
+            x = preprocess(load_volume(pr.image), self.spec, device="cpu")
         text = pr.text
         if self.text_aug:
             text = sample_sentences(text, random.Random(hash((self.seed, self.epoch, i)) & 0xFFFFFFFF))

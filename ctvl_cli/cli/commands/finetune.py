@@ -48,6 +48,11 @@ def _event_printer(fmt_every: int = 10):
                 state["ctx"] = output.progress(e["steps"], "finetune clip")
                 state["bar"] = state["ctx"].__enter__()
                 state["bar"].advance(e["step"])
+        elif ev == "prepare":
+            output.info(f"preprocessing {e['todo']} volume(s) once into {e['store']}")
+        elif ev == "prepare_step":
+            if e["n"] % 250 == 0 or e["n"] == e["of"]:
+                output.info(f"preprocessed {e['n']}/{e['of']}")
         elif ev == "step":
             if state["bar"] is not None:
                 state["bar"].advance(1)
@@ -123,6 +128,13 @@ def clip_cmd(
     image_root: Annotated[
         Path | None, typer.Option("--image-root", help="Base folder for relative image paths.")
     ] = None,
+    input_cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--input-cache",
+            help="Folder for preprocessed volumes (float16 memmap, filled once, reused by later epochs/runs).",
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading processes.")] = 1,
     device: DeviceOpt = "auto",
     amp: Annotated[
@@ -166,6 +178,7 @@ def clip_cmd(
             save_every=save_every,
             max_steps=max_steps,
             image_root=str(image_root) if image_root else None,
+            input_cache=str(input_cache) if input_cache else None,
         )
     on_event, close = _event_printer()
     try:
