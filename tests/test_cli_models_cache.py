@@ -45,6 +45,18 @@ def test_models_pull_offline_fails_in_one_line(runner, monkeypatch):
     assert "\n" not in line and "stanfordmimi/Merlin" in line and "put it at" in line
 
 
+def test_models_pull_unreachable_hub_fails_fast_in_one_line(runner, monkeypatch):
+    # not in offline mode: the hub host is probed first instead of letting huggingface_hub retry for ~20 s
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("CTVL_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.ctvl-test.invalid")
+    r = runner.invoke(app, ["models", "pull", "merlin"])
+    assert r.exit_code == 2 and r.stdout == ""
+    line = r.stderr.strip()
+    assert "\n" not in line and "no network access to hub.ctvl-test.invalid" in line
+    assert "stanfordmimi/Merlin" in line and "put it at" in line and "weights/merlin/" in line
+
+
 def test_models_unknown_name_exit_2(runner):
     r = runner.invoke(app, ["models", "info", "merlinn"])
     assert r.exit_code == 2 and "did you mean merlin" in r.stderr

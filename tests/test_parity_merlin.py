@@ -172,6 +172,29 @@ def test_astra_weights_through_ctvl_embed_match_official_features(runner, tmp_pa
         assert got.shape == (2048,) and rel <= 1e-4, f"{scan}: relative error {rel:.2e}"  # ASTRA.md: 1e-3
         feats[scan] = got
     assert (feats["A0001"] - feats["A0002"]).norm() / feats["A0002"].norm() > 1e-2  # not vacuous
+    # image -> image retrieval over the Astra features (query embeddings come from the same cache)
+    idx = tmp_path / "idx"
+    r = runner.invoke(app, ["retrieve", "build", "--cache", str(cache), "--index", str(idx), "-f", "json"])
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(
+        app,
+        [
+            "retrieve",
+            "query",
+            "--index",
+            str(idx),
+            "--image",
+            str(scans[1]),
+            "--cache",
+            str(cache),
+            "-f",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.stderr
+    hits = json.loads(r.stdout)
+    assert [h["scan"] for h in hits] == ["A0002_chest_ct", "A0001_chest_ct"]
+    assert hits[0]["score"] == pytest.approx(1.0, abs=1e-5) and hits[1]["score"] < 0.999
 
 
 def _bf16(sd: dict) -> dict:

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ctvl_cli.config import weights_dir
+from ctvl_cli.config import offline, weights_dir
 from ctvl_cli.errors import CtvlError, ModelNotFoundError, WeightsIntegrityError, WeightsNotFoundError
 from ctvl_cli.registry.schema import ModelCard, WeightSource, parse_card
 
@@ -140,6 +140,13 @@ def pull(card: ModelCard, *, token: str | None = None, force: bool = False) -> P
     if dest.exists() and not force:
         _verify(dest, src)
         return dest
+    what = f"{src.repo}/{src.filename}" if src.kind == "hf" else src.url
+    reason = _unreachable(src)
+    if reason:
+        raise WeightsNotFoundError(
+            f"cannot download {what}: {reason}",
+            hint=f"download it where you have access and put it at {dest}",
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".partial")
     try:
@@ -161,7 +168,6 @@ def pull(card: ModelCard, *, token: str | None = None, force: bool = False) -> P
                 shutil.copyfileobj(r, fh, length=1 << 22)
     except Exception as e:
         part.unlink(missing_ok=True)
-        what = f"{src.repo}/{src.filename}" if src.kind == "hf" else src.url
         raise WeightsNotFoundError(
             f"could not download {what} ({type(e).__name__}: {' '.join(str(e).split())[:100]})",
             hint=f"download it where you have access and put it at {dest}",
@@ -169,6 +175,30 @@ def pull(card: ModelCard, *, token: str | None = None, force: bool = False) -> P
     _verify(part, src)
     os.replace(part, dest)
     return dest
+
+
+def _unreachable(src: WeightSource, timeout: float = 3.0) -> str | None:
+    """Why the source's host cannot be reached now, or None. Checked up front because huggingface_hub retries
+    an unreachable hub for ~20 s before failing; offline mode (``HF_HUB_OFFLINE``/``CTVL_OFFLINE``) is a reason."""
+    import socket
+    from urllib.parse import urlparse
+
+    if src.kind == "hf":
+        if offline():
+            return "offline mode (HF_HUB_OFFLINE/CTVL_OFFLINE is set)"
+        url = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    else:
+        url = src.url or ""
+    u = urlparse(url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        return None  # file:// and the like: let the download report its own error
+    try:
+        socket.create_connection(
+            (u.hostname, u.port or (443 if u.scheme == "https" else 80)), timeout
+        ).close()
+    except OSError as e:
+        return f"no network access to {u.hostname} ({type(e).__name__})"
+    return None
 
 
 def _verify(path: Path, src: WeightSource) -> None:
