@@ -16,6 +16,7 @@ import dataclasses
 import json
 import zlib
 from math import prod
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,10 +164,10 @@ def test_astra_weights_through_ctvl_embed_match_official_features(runner, tmp_pa
     with EmbeddingCache.open(cache) as c:
         (key,) = c.models()
         _, emb, recs = c.get(key)
-    by_source = {rec["source"]: e for rec, e in zip(recs, emb)}
+    by_source = {str(Path(rec["source"]).resolve()): e for rec, e in zip(recs, emb)}
     feats = {}
     for scan, path in zip(("A0001", "A0002"), scans):
-        got = torch.from_numpy(np.asarray(by_source[str(path)], dtype=np.float64))
+        got = torch.from_numpy(np.asarray(by_source[str(path.resolve())], dtype=np.float64))
         want = torch.from_numpy(fx[f"{scan}_feature"]).double()
         rel = ((got - want).norm() / want.norm()).item()
         assert got.shape == (2048,) and rel <= 1e-4, f"{scan}: relative error {rel:.2e}"  # ASTRA.md: 1e-3
