@@ -13,6 +13,7 @@ ARCHS: dict[str, str] = {
     "tiny-clip": "ctvl_cli.models.tiny",
     "small-clip": "ctvl_cli.models.small",
     "merlin": "ctvl_cli.models.merlin",
+    "ctclip": "ctvl_cli.models.ctclip",
     "resnet18-clip": "ctvl_cli.models.resnet3d",
 }
 
