@@ -283,3 +283,49 @@ def test_interface_shapes_and_errors():
         build({"variant": "nope"})
     with pytest.raises(UsageError):
         build({"variant": "merlin", "typo": 1})
+
+
+def test_merlin_text_cleaning_is_nltk_wordpunct_and_applied_before_tokenizing(monkeypatch):
+    from ctvl_cli.models.factory import create_tokenizer
+    from ctvl_cli.registry import resolve_card
+    from ctvl_cli.registry.schema import parse_card
+    from ctvl_cli.tokenizers.clean import wordpunct
+
+    # nltk's own doctest for wordpunct_tokenize (nltk/tokenize/__init__.py), lower-cased as Merlin does
+    s = "Good muffins cost $3.88\nin New York.  Please buy me\ntwo of them.\n\nThanks."
+    toks = ["Good", "muffins", "cost", "$", "3", ".", "88", "in", "New", "York", ".", "Please", "buy", "me"]
+    toks += ["two", "of", "them", ".", "Thanks", "."]
+    assert wordpunct(s) == " ".join(toks).lower()
+    assert wordpunct("No effusion.Mild emphysema (RUL),3x2cm--stable!") == (
+        "no effusion . mild emphysema ( rul ), 3x2cm -- stable !"
+    )
+    assert resolve_card("merlin").tokenizer.clean == "wordpunct"
+    # through the factory: the tokenizer receives the cleaned text (matters for Merlin's byte-level BPE, where
+    # "effusion." and "effusion ." tokenise differently)
+    import ctvl_cli.tokenizers as toks_mod
+
+    seen: list[list[str]] = []
+    real = toks_mod.load_hf_tokenizer
+
+    def recording(*a, **kw):
+        tok = real(*a, **kw)
+
+        def call(texts, **k):
+            seen.append(list(texts))
+            return tok(texts, **k)
+
+        return call
+
+    monkeypatch.setattr(toks_mod, "load_hf_tokenizer", recording)
+    base = resolve_card("ctvl-tiny-test").to_dict()
+    text = dict(base["text"])
+    text["tokenizer"] = {**text["tokenizer"], "clean": "wordpunct"}
+    create_tokenizer(parse_card({**base, "name": "t1"}, where="t"))(["No pleural effusion.Small nodule"])
+    create_tokenizer(parse_card({**base, "name": "t2", "text": text}, where="t"))(
+        ["No pleural effusion.Small nodule"]
+    )
+    assert seen == [["No pleural effusion.Small nodule"], ["no pleural effusion . small nodule"]]
+    with pytest.raises(Exception, match="clean must be one of"):
+        parse_card(
+            {**base, "name": "t3", "text": {"tokenizer": {**text["tokenizer"], "clean": "nope"}}}, where="t"
+        )

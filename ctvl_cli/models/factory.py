@@ -64,11 +64,14 @@ def create_tokenizer(card: ModelCard) -> Callable[[list[str]], dict[str, torch.T
     if spec is None:
         return None
     from ctvl_cli.tokenizers import load_hf_tokenizer, tokenizer_source
+    from ctvl_cli.tokenizers.clean import cleaner
 
     tok = load_hf_tokenizer(tokenizer_source(card), lower_case=spec.lower_case)
+    clean = cleaner(spec.clean)
 
     def tokenize(texts: list[str]) -> dict[str, torch.Tensor]:
-        enc = tok(list(texts), padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt")
+        texts = [clean(t) for t in texts]
+        enc = tok(texts, padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt")
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     return tokenize

@@ -63,6 +63,7 @@ class TokenizerSpec:
     name_or_path: str
     max_length: int
     lower_case: bool = True
+    clean: str = "none"  # text cleaning before tokenizing: "none" | "wordpunct" (Merlin's sanitize_report)
 
 
 @dataclass(frozen=True)
@@ -131,11 +132,16 @@ def parse_card(d: Mapping[str, Any], *, where: str, base_dir: str | None = None)
                 name_or_path=str(t["name_or_path"]),
                 max_length=int(t["max_length"]),
                 lower_case=bool(t.get("lower_case", True)),
+                clean=str(t.get("clean", "none")),
             )
         except (KeyError, TypeError, ValueError):
             raise CardError(f"{where}: text.tokenizer needs kind, name_or_path, max_length") from None
         if tok.kind not in ("hf", "packaged"):
             raise CardError(f"{where}: text.tokenizer.kind must be hf or packaged")
+        from ctvl_cli.tokenizers.clean import CLEANERS
+
+        if tok.clean not in CLEANERS:
+            raise CardError(f"{where}: text.tokenizer.clean must be one of {sorted(CLEANERS)}")
     ws = []
     for i, w in enumerate(d.get("weights", [])):
         if not isinstance(w, Mapping) or w.get("kind") not in WEIGHT_KINDS:

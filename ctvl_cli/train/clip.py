@@ -198,8 +198,14 @@ def finetune_clip(
     model.to(dev)
     max_len = card.tokenizer.max_length
 
+    from ctvl_cli.tokenizers.clean import cleaner
+
+    clean = cleaner(card.tokenizer.clean)
+
     def tokenize(texts):
-        enc = hf_tok(list(texts), padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+        enc = hf_tok(
+            [clean(t) for t in texts], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+        )
         return enc["input_ids"].to(dev), enc["attention_mask"].to(dev)
 
     # --- data ---
