@@ -27,6 +27,23 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPU cores, {mem:.0f} GiB RAM, {gpu}, torch {torch.__version__}"
 
 
+def write_section(tag: str, title: str, cmd: str, text: str) -> None:
+    """Replace the ``<!-- tag:begin -->`` ... ``<!-- tag:end -->`` section of bench/RESULTS.md (append it under
+    ``## title`` the first time), stamped with the command and today's date."""
+    import re
+    import time
+
+    begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
+    res = BENCH / "RESULTS.md"
+    body = res.read_text()
+    section = f"{begin}\n`{cmd}` ({time.strftime('%Y-%m-%d')}):\n\n{text}\n{end}"
+    if begin in body:
+        body = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: section, body, flags=re.S)
+    else:
+        body += f"\n## {title}\n\n" + section + "\n"
+    res.write_text(body)
+
+
 def real_size_volumes(n: int, *, depth: int = 300) -> list[Path]:
     """n real-size chest CT NIfTI files (512x512x``depth`` int16, .nii.gz), made once from the real scan
     ../shared/data/lung_pet_ct_dx/A0001_chest_ct.nii.gz: resampled along z to ``depth`` slices (1.07 mm), with

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED, machine
+from _common import SHARED, machine, write_section
 
-BEGIN, END = "<!-- astra:begin -->", "<!-- astra:end -->"
 SCANS = [SHARED / "data" / "lung_pet_ct_dx" / f"{s}_chest_ct.nii.gz" for s in ("A0001", "A0002")]
 
 STAGE = r"""
@@ -117,14 +115,8 @@ def main() -> None:
     )
     print(text)
     if a.write:
-        res = Path(__file__).resolve().parent / "RESULTS.md"
-        body = res.read_text()
-        section = f"{BEGIN}\n`python bench/astra.py --write` ({time.strftime('%Y-%m-%d')}):\n\n{text}\n{END}"
-        if BEGIN in body:
-            body = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, body, flags=re.S)
-        else:
-            body += "\n## Astra I3D ResNet-152 on real scans — `bench/astra.py`\n\n" + section + "\n"
-        res.write_text(body)
+        title = "Astra I3D ResNet-152 on real scans — `bench/astra.py`"
+        write_section("astra", title, "python bench/astra.py --write", text)
 
 
 if __name__ == "__main__":

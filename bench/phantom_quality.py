@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -20,10 +19,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, machine
+from _common import DATA, machine, write_section
 
 SEED = 3000
-BEGIN, END = "<!-- phantom_quality:begin -->", "<!-- phantom_quality:end -->"
 
 
 def _scores(model_ref: str, scans: Path, cache: Path, n_pairs: int):
@@ -118,14 +116,10 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if a.write:
-        res_md = Path(__file__).resolve().parent / "RESULTS.md"
-        body = res_md.read_text()
-        section = f"{BEGIN}\n`python bench/phantom_quality.py --n {a.n} --pairs {a.pairs}` ({time.strftime('%Y-%m-%d')}):\n\n{text}\n{END}"
-        if BEGIN in body:
-            body = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, body, flags=re.S)
-        else:
-            body += "\n## Embedded default model quality — `bench/phantom_quality.py`\n\n" + section + "\n"
-        res_md.write_text(body)
+        title = "Embedded default model quality — `bench/phantom_quality.py`"
+        write_section(
+            "phantom_quality", title, f"python bench/phantom_quality.py --n {a.n} --pairs {a.pairs}", text
+        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
@@ -23,12 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, machine
-
-MARK = {
-    "faiss": ("<!-- retrieve-faiss:begin -->", "<!-- retrieve-faiss:end -->"),
-    "zeroshot": ("<!-- retrieve-zeroshot:begin -->", "<!-- retrieve-zeroshot:end -->"),
-}
+from _common import DATA, machine, write_section
 
 
 def clustered(n: int, d: int, *, seed: int, centers: int = 4096, spread: float = 0.6) -> np.ndarray:
@@ -196,19 +190,11 @@ def bench_zeroshot(n: int = 10_000) -> list[str]:
     ]
 
 
+TITLES = {"faiss": "FAISS index at 1M vectors", "zeroshot": "Zero-shot scoring of 10k cached scans"}
+
+
 def _write(part: str, cmd: str, text: str) -> None:
-    begin, end = MARK[part]
-    res_md = Path(__file__).resolve().parent / "RESULTS.md"
-    body = res_md.read_text()
-    section = f"{begin}\n`{cmd}` ({time.strftime('%Y-%m-%d')}):\n\n{text}\n{end}"
-    if begin in body:
-        body = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: section, body, flags=re.S)
-    else:
-        title = {"faiss": "FAISS index at 1M vectors", "zeroshot": "Zero-shot scoring of 10k cached scans"}[
-            part
-        ]
-        body += f"\n## {title} — `bench/retrieve.py`\n\n" + section + "\n"
-    res_md.write_text(body)
+    write_section(f"retrieve-{part}", f"{TITLES[part]} — `bench/retrieve.py`", cmd, text)
 
 
 def main() -> None:
