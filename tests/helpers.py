@@ -27,3 +27,37 @@ def phantom_array(shape=(48, 40, 24), seed: int = 0) -> np.ndarray:
     a[(x**2 + (y + 0.55) ** 2) < 0.02] = 700
     a += rng.normal(0, 5, shape)
     return a.astype(np.int16)
+
+
+# ---- parity fixtures (../shared/parity/README.md): the fill function, the fixed input, the comparison ----
+
+
+def fill_value(name: str, shape):
+    """Every state_dict entry of the official model filled by its key name (README "Fill function")."""
+    import zlib
+    from math import prod
+
+    import torch
+
+    if name.endswith("num_batches_tracked"):
+        return torch.zeros(shape, dtype=torch.long)
+    seed = zlib.crc32(name.encode()) % 1000
+    v = torch.sin(torch.arange(prod(shape), dtype=torch.float64) * 0.7 + seed) * 0.05
+    if name.endswith("running_var"):
+        v = v.abs() + 1.0
+    return v.reshape(shape).to(torch.float32)
+
+
+def fixture_input(shape):
+    """The fixtures' input volume: sin(0.01 * arange(numel)) in float64, then float32."""
+    from math import prod
+
+    import torch
+
+    return torch.sin(torch.arange(prod(shape), dtype=torch.float64) * 0.01).reshape(shape).float()
+
+
+def amax(a, b) -> float:
+    """Max absolute difference in float64; the shapes must agree."""
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return (a.double() - b.double()).abs().max().item()

@@ -6,33 +6,15 @@ and the checkpoint layouts (position_ids key, ClassFine)."""
 from __future__ import annotations
 
 import json
-import zlib
-from math import prod
 
 import pytest
 import torch
 
 from ctvl_cli.models.ctclip import build, checkpoint_filter
 from tests.conftest import shared_path
+from tests.helpers import amax, fill_value, fixture_input
 
 pytestmark = pytest.mark.parity
-
-
-def fill_value(name: str, shape) -> torch.Tensor:
-    seed = zlib.crc32(name.encode()) % 1000
-    v = torch.sin(torch.arange(prod(shape), dtype=torch.float64) * 0.7 + seed) * 0.05
-    if name.endswith("running_var"):
-        v = v.abs() + 1.0
-    return v.reshape(shape).to(torch.float32)
-
-
-def fixture_input(shape) -> torch.Tensor:
-    return torch.sin(torch.arange(prod(shape), dtype=torch.float64) * 0.01).reshape(shape).float()
-
-
-def amax(a, b) -> float:
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return (a.double() - b.double()).abs().max().item()
 
 
 def _params(meta: dict, ctclip: dict) -> dict:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import zlib
-from math import prod
 from pathlib import Path
 
 import numpy as np
@@ -25,32 +23,13 @@ import torch
 from ctvl_cli.errors import InputError, UsageError
 from ctvl_cli.models.merlin import ROOT, build, checkpoint_filter, ignorable_keys
 from tests.conftest import shared_path
+from tests.helpers import amax, fill_value, fixture_input
 
 pytestmark = pytest.mark.parity
 
 ATOL_OUT, ATOL_MAP, ATOL_DEEP_MAP = 5e-6, 1e-5, 5e-5
 STAGES = ("conv1", "bn1", "maxpool", "layer1", "layer2", "layer3", "layer4")
 TINY = {"blocks": [1, 1, 1, 1]}
-
-
-def fill_value(name: str, shape) -> torch.Tensor:
-    n = prod(shape)
-    seed = zlib.crc32(name.encode()) % 1000
-    v = torch.sin(torch.arange(n, dtype=torch.float64) * 0.7 + seed) * 0.05
-    if name.endswith("running_var"):
-        v = v.abs() + 1.0
-    if name.endswith("num_batches_tracked"):
-        return torch.zeros(shape, dtype=torch.long)
-    return v.reshape(shape).to(torch.float32)
-
-
-def fixture_input(shape) -> torch.Tensor:
-    return torch.sin(torch.arange(prod(shape), dtype=torch.float64) * 0.01).reshape(shape).float()
-
-
-def amax(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return (a.double() - b.double()).abs().max().item()
 
 
 @pytest.fixture(scope="module")
