@@ -26,3 +26,20 @@ class CTModel(nn.Module):
 
     def image_feature_map(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, d, h, w)
         raise UsageError(f"{type(self).__name__} exposes no spatial feature map")
+
+
+def normalize_checkpoint(state_dict) -> dict[str, torch.Tensor]:
+    """Fixes every official checkpoint needs before its keys are mapped: the ``state_dict``/``model`` wrapper
+    unwrapped, DDP's ``module.`` prefix stripped, ``*.embeddings.position_ids`` dropped (a buffer transformers
+    < 4.31 saved, rejected by newer ones), bf16/fp16/fp64 tensors cast to float32 (integer buffers kept)."""
+    from ctvl_cli.registry.weights import unwrap_state_dict
+
+    out: dict[str, torch.Tensor] = {}
+    for key, v in unwrap_state_dict(state_dict).items():
+        k = key[len("module.") :] if key.startswith("module.") else key
+        if k.endswith("embeddings.position_ids"):
+            continue
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.dtype != torch.float32:
+            v = v.float()
+        out[k] = v
+    return out

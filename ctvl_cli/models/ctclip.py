@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctvl_cli.errors import InputError, UsageError
-from ctvl_cli.models.base import CTModel
+from ctvl_cli.models.base import CTModel, normalize_checkpoint
 
 CTVIT_KEYS = {
     "dim",
@@ -335,19 +335,10 @@ def checkpoint_filter(state_dict: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """Official CT-CLIP files -> this module: unwraps ``state_dict``/``model``, strips ``module.``, drops
     ``*.embeddings.position_ids``; plain CTCLIP keys go under ``clip.`` (ClassFine's ``trained_model.``/
     ``classifier.`` keys are already this module's)."""
-    sd: Any = state_dict
-    for wrap in ("state_dict", "model"):
-        if isinstance(sd, Mapping) and isinstance(sd.get(wrap), Mapping):
-            sd = sd[wrap]
     out = {}
-    for key, v in sd.items():
-        k = key[len("module.") :] if key.startswith("module.") else key
-        if k.endswith("embeddings.position_ids"):
-            continue
+    for k, v in normalize_checkpoint(state_dict).items():
         if not k.startswith(("trained_model.", "classifier.", "clip.")):
             k = "clip." + k
-        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.dtype != torch.float32:
-            v = v.float()
         out[k] = v
     return out
 

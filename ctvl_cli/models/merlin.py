@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ctvl_cli.errors import UsageError
-from ctvl_cli.models.base import CTModel
+from ctvl_cli.models.base import CTModel, normalize_checkpoint
 from ctvl_cli.models.i3d_resnet import BLOCKS_152, FEATURE_DIM, I3DResNet
 
 VARIANTS = ("merlin", "i3d-image")
@@ -166,12 +166,8 @@ def checkpoint_filter(state_dict: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     transformers < 4.31); casts bf16/fp16 tensors to float32. Keys already under ``merlin.`` (run directories)
     pass through.
     """
-    sd: Any = state_dict
-    if isinstance(sd, Mapping) and isinstance(sd.get("state_dict"), Mapping):
-        sd = sd["state_dict"]
     out: dict[str, torch.Tensor] = {}
-    for key, value in sd.items():
-        k = key[len("module.") :] if key.startswith("module.") else key
+    for k, value in normalize_checkpoint(state_dict).items():
         if not k.startswith(ROOT):
             for anchor in ("encode_image.", "encode_text."):
                 i = k.find(anchor)
@@ -183,10 +179,6 @@ def checkpoint_filter(state_dict: Mapping[str, Any]) -> dict[str, torch.Tensor]:
             elif k.split(".", 1)[0] in _TRUNK_ROOTS:
                 k = "encode_image.i3_resnet." + k
             k = ROOT + k
-        if k.endswith("embeddings.position_ids"):
-            continue
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
-            value = value.float()
         out[k] = value
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from ctvl_cli.config import offline, weights_dir
@@ -230,11 +231,17 @@ def load_state_dict(path: str | Path) -> dict:
             path=p,
             hint="the file must be a safetensors or a torch state_dict checkpoint",
         ) from None
-    for k in ("state_dict", "model"):
-        if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict):
-            sd = sd[k]
+    sd = unwrap_state_dict(sd)
     if not isinstance(sd, dict):
         raise CtvlError("checkpoint is not a state_dict", path=p)
+    return sd
+
+
+def unwrap_state_dict(sd):
+    """The state_dict inside a ``{"state_dict": ...}`` / ``{"model": ...}`` checkpoint wrapper (else ``sd``)."""
+    for k in ("state_dict", "model"):
+        if isinstance(sd, Mapping) and isinstance(sd.get(k), Mapping):
+            sd = sd[k]
     return sd
 
 
