@@ -64,9 +64,15 @@ def create_tokenizer(card: ModelCard) -> Callable[[list[str]], dict[str, torch.T
     if spec is None:
         return None
     from ctvl_cli.tokenizers import load_hf_tokenizer, tokenizer_source
+
+    return tokenizer_fn(load_hf_tokenizer(tokenizer_source(card), lower_case=spec.lower_case), spec)
+
+
+def tokenizer_fn(tok, spec) -> Callable[[list[str]], dict[str, torch.Tensor]]:
+    """texts -> padded ``input_ids``/``attention_mask`` the way the card declares: its text cleaning, then the HF
+    tokenizer ``tok`` truncating at ``spec.max_length``."""
     from ctvl_cli.tokenizers.clean import cleaner
 
-    tok = load_hf_tokenizer(tokenizer_source(card), lower_case=spec.lower_case)
     clean = cleaner(spec.clean)
 
     def tokenize(texts: list[str]) -> dict[str, torch.Tensor]:

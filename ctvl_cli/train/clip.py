@@ -131,7 +131,7 @@ def finetune_clip(
 ) -> ClipResult:
     import torch
 
-    from ctvl_cli.models.factory import create_model, resolve_device
+    from ctvl_cli.models.factory import create_model, resolve_device, tokenizer_fn
     from ctvl_cli.registry import resolve_card
     from ctvl_cli.registry.weights import resolve_card_and_weights
     from ctvl_cli.train.data import PairDataset, collate, read_pairs
@@ -196,16 +196,10 @@ def finetune_clip(
     if state is not None:
         model.load_state_dict(state["model"])
     model.to(dev)
-    max_len = card.tokenizer.max_length
-
-    from ctvl_cli.tokenizers.clean import cleaner
-
-    clean = cleaner(card.tokenizer.clean)
+    card_tokenize = tokenizer_fn(hf_tok, card.tokenizer)
 
     def tokenize(texts):
-        enc = hf_tok(
-            [clean(t) for t in texts], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
-        )
+        enc = card_tokenize(list(texts))
         return enc["input_ids"].to(dev), enc["attention_mask"].to(dev)
 
     # --- data ---
