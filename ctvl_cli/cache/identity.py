@@ -18,7 +18,8 @@ def _hash_file(h, p: Path) -> None:
             h.update(chunk)
 
 
-def _signature(p: Path) -> tuple:
+def file_signature(p: Path) -> tuple:
+    """Cheap change detector: (size, mtime) of a file; of a folder, every file's relative name, size, mtime."""
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file())
         return tuple((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
@@ -35,7 +36,7 @@ def file_identity(path: str | os.PathLike, *, memo: dict | None = None) -> str:
     p = Path(path)
     try:
         key = str(p.resolve())
-        sig = _signature(p)
+        sig = file_signature(p)
         if memo is not None:
             hit = memo.get(key)
             if hit is not None and tuple(hit[0]) == sig:

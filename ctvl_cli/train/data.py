@@ -97,6 +97,19 @@ def sample_sentences(text: str, rng: random.Random, *, keep_all_p: float = 0.5) 
     return " ".join(rng.sample(sents, k))
 
 
+def load_input(path: str, spec):
+    """Decode a volume and preprocess it as the card declares, on the CPU (DataLoader workers use one thread each;
+    the main process keeps its threads for compute)."""
+    import torch
+
+    from ctvl_cli.io.volume import load_volume
+    from ctvl_cli.preprocess.engine import preprocess
+
+    if torch.utils.data.get_worker_info() is not None:
+        torch.set_num_threads(1)
+    return preprocess(load_volume(path), spec, device="cpu")
+
+
 class PairDataset:
     """Map-style dataset: index -> (preprocessed image tensor (1, *shape), text). Failures raise InputError
     naming the file (training must not silently drop data)."""
@@ -110,18 +123,8 @@ class PairDataset:
         return len(self.pairs)
 
     def __getitem__(self, i: int):
-        import torch
-
-        from ctvl_cli.io.volume import load_volume
-        from ctvl_cli.preprocess.engine import preprocess
-
-        if torch.utils.data.get_worker_info() is not None:
-            torch.set_num_threads(1)  # in a worker; the main process keeps its threads for compute
         pr = self.pairs[i]
-        if self.store is not None:
-            x = self.store[i]
-        else:
-            x = preprocess(load_volume(pr.image), self.spec, device="cpu")
+        x = self.store[i] if self.store is not None else load_input(pr.image, self.spec)
         text = pr.text
         if self.text_aug:
             text = sample_sentences(text, random.Random(hash((self.seed, self.epoch, i)) & 0xFFFFFFFF))

@@ -13,7 +13,6 @@ float16 keeps values in [-1, 1] to about 5e-4: fine for training, not for parity
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,11 +21,12 @@ from ctvl_cli.errors import InputError
 
 
 def store_key(images: Sequence[str], spec) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps(spec.to_dict(), sort_keys=True).encode())
+    """Preprocessing fingerprint + each input's absolute path and change signature (a DICOM folder: its files)."""
+    from ctvl_cli.cache.identity import file_signature
+
+    h = hashlib.sha256(spec.fingerprint().encode())
     for p in images:
-        st = os.stat(p)
-        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{os.path.abspath(p)}\0{file_signature(Path(p))}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -72,7 +72,7 @@ class InputStore:
             data[j] = x.numpy().astype(np.float16)
             done[j] = True
             n += 1
-            if n % 64 == 0 or n == len(todo):
+            if n % 64 == 0:
                 data.flush()
                 _save_atomic(self.done_path, done)
             if on_progress:
@@ -104,16 +104,11 @@ class _Decode:
         return len(self.todo)
 
     def __getitem__(self, k: int):
-        import torch
+        from ctvl_cli.train.data import load_input
 
-        from ctvl_cli.io.volume import load_volume
-        from ctvl_cli.preprocess.engine import preprocess
-
-        if torch.utils.data.get_worker_info() is not None:
-            torch.set_num_threads(1)
         j = self.todo[k]
         try:
-            return j, preprocess(load_volume(self.images[j]), self.spec, device="cpu")
+            return j, load_input(self.images[j], self.spec)
         except InputError:
             raise
         except Exception as e:
