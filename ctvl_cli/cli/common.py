@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable
@@ -84,3 +85,15 @@ def exit_with_failures(header: str, failures) -> None:
     for it in failures:
         sys.stderr.write(f"  {it.error}\n")
     raise typer.Exit(EXIT_FAILURE)
+
+
+@contextlib.contextmanager
+def progress_or_interrupt(description: str, interrupted: str):
+    """A progress bar (stderr, terminals only) around a long library call; Ctrl-C inside prints ``interrupted``
+    (what was kept, how to resume) and exits 130."""
+    with output.progress(None, description) as bar:
+        try:
+            yield bar
+        except KeyboardInterrupt:
+            output.error(interrupted)
+            raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -10,9 +10,15 @@ from typing import Annotated
 import typer
 
 from ctvl_cli.cli import output
-from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, exit_with_failures, handle_errors
+from ctvl_cli.cli.common import (
+    DeviceOpt,
+    FormatOpt,
+    ModelOpt,
+    exit_with_failures,
+    handle_errors,
+    progress_or_interrupt,
+)
 from ctvl_cli.cli.output import Format
-from ctvl_cli.errors import EXIT_INTERRUPTED
 
 EXAMPLES = """\b
 Examples:
@@ -69,25 +75,22 @@ def embed_cmd(
     """
     from ctvl_cli.api.embed import embed
 
-    with output.progress(None, "embedding") as bar:
-        try:
-            res = embed(
-                inputs=inputs or [],
-                reports=reports,
-                model=model,
-                cache=cache,
-                weights=weights,
-                batch_size=batch_size,
-                workers=workers,
-                device=device,
-                shard=shard,
-                command_line=shlex.join(["ctvl", "embed", *sys.argv[2:]]),
-                on_start=lambda n: bar.update(total=n),
-                on_progress=bar.advance,
-            )
-        except KeyboardInterrupt:
-            output.error(f"interrupted; finished embeddings are kept in {cache} (rerun to complete the rest)")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+    kept = f"interrupted; finished embeddings are kept in {cache} (rerun to complete the rest)"
+    with progress_or_interrupt("embedding", kept) as bar:
+        res = embed(
+            inputs=inputs or [],
+            reports=reports,
+            model=model,
+            cache=cache,
+            weights=weights,
+            batch_size=batch_size,
+            workers=workers,
+            device=device,
+            shard=shard,
+            command_line=shlex.join(["ctvl", "embed", *sys.argv[2:]]),
+            on_start=lambda n: bar.update(total=n),
+            on_progress=bar.advance,
+        )
     rows = [
         {
             "name": it.name,

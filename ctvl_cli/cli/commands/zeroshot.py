@@ -10,9 +10,16 @@ import typer
 from typer.core import TyperGroup
 
 from ctvl_cli.cli import output
-from ctvl_cli.cli.common import DeviceOpt, FormatOpt, ModelOpt, exit_with_failures, handle_errors
+from ctvl_cli.cli.common import (
+    DeviceOpt,
+    FormatOpt,
+    ModelOpt,
+    exit_with_failures,
+    handle_errors,
+    progress_or_interrupt,
+)
 from ctvl_cli.cli.output import Format
-from ctvl_cli.errors import EXIT_INTERRUPTED, InputError, UsageError
+from ctvl_cli.errors import InputError, UsageError
 
 
 class DefaultScoreGroup(TyperGroup):
@@ -116,25 +123,22 @@ def score_cmd(
     over the pair of temperature-scaled logits). Ensembles average prompt *embeddings*, not probabilities."""
     from ctvl_cli.api.zeroshot import zeroshot
 
-    with output.progress(None, "embedding") as bar:
-        try:
-            res = zeroshot(
-                inputs=inputs or [],
-                labels=labels,
-                model=model,
-                cache=cache,
-                templates=templates,
-                head=head,
-                weights=weights,
-                batch_size=batch_size,
-                workers=workers,
-                device=device,
-                on_start=lambda n: bar.update(total=n),
-                on_progress=bar.advance,
-            )
-        except KeyboardInterrupt:
-            output.error("interrupted" + (f"; finished embeddings are kept in {cache}" if cache else ""))
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+    kept = "interrupted" + (f"; finished embeddings are kept in {cache}" if cache else "")
+    with progress_or_interrupt("embedding", kept) as bar:
+        res = zeroshot(
+            inputs=inputs or [],
+            labels=labels,
+            model=model,
+            cache=cache,
+            templates=templates,
+            head=head,
+            weights=weights,
+            batch_size=batch_size,
+            workers=workers,
+            device=device,
+            on_start=lambda n: bar.update(total=n),
+            on_progress=bar.advance,
+        )
     thr = _thresholds(threshold, res.findings)
     rows = []
     for i, name in enumerate(res.names):
