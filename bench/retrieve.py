@@ -84,7 +84,7 @@ def bench_faiss(n: int, d: int = 512) -> list[str]:
 
 
 def bench_zeroshot(n: int = 10_000) -> list[str]:
-    from ctvl_cli.api.zeroshot import META_KIND, PROMPT_KIND, SCALE_ID, prompt_id, resolve_key
+    from ctvl_cli.api.zeroshot import prompt_records, resolve_key
     from ctvl_cli.cache import EmbeddingCache, EntryRecord
     from ctvl_cli.phantom import finding_names
     from ctvl_cli.registry import get_card
@@ -127,19 +127,7 @@ def bench_zeroshot(n: int = 10_000) -> list[str]:
                 )
                 for i in range(n)
             ]
-            recs += [
-                EntryRecord(id=prompt_id(t), kind=PROMPT_KIND, name=t, source="prompt", embedding=e)
-                for t, e in zip(prompts, pe)
-            ]
-            recs.append(
-                EntryRecord(
-                    id=SCALE_ID,
-                    kind=META_KIND,
-                    name="logit_scale",
-                    source="model",
-                    embedding=np.full(d, 14.3, np.float32),
-                )
-            )
+            recs += prompt_records(prompts, pe, 14.3, dim=d)
             store.put(key, records=recs)
             store.commit(force=True)
     cmd = [

@@ -89,6 +89,29 @@ def encode_texts(card, wpath, texts: Sequence[str], *, device: str = "cpu", hint
     return np.concatenate(out), scale
 
 
+def prompt_records(texts, embeddings, scale: float, *, dim: int) -> list:
+    """Cache records of prompt embeddings (kind ``prompt``, id ``prompt:<sha>``) and the model's logit scale
+    (kind ``meta``, id ``meta:logit_scale``, stored as a ``dim``-vector filled with the scale)."""
+    import numpy as np
+
+    from ctvl_cli.cache import EntryRecord
+
+    recs = [
+        EntryRecord(id=prompt_id(t), kind=PROMPT_KIND, name=t[:80], source="zeroshot prompt", embedding=v)
+        for t, v in zip(texts, embeddings)
+    ]
+    recs.append(
+        EntryRecord(
+            id=SCALE_ID,
+            kind=META_KIND,
+            name="logit_scale",
+            source="model",
+            embedding=np.full(dim, scale, np.float32),
+        )
+    )
+    return recs
+
+
 def text_embeddings(
     card, wpath, key: str, texts: Sequence[str], *, cache: str | Path | None, device: str = "cpu"
 ):
@@ -96,7 +119,7 @@ def text_embeddings(
     missing ones are computed with the model and stored (unless the cache is busy or read-only)."""
     import numpy as np
 
-    from ctvl_cli.cache import EmbeddingCache, EntryRecord
+    from ctvl_cli.cache import EmbeddingCache
 
     ids = [prompt_id(t) for t in texts]
     have: dict[str, np.ndarray] = {}
@@ -117,21 +140,7 @@ def text_embeddings(
         have.update({prompt_id(t): v for t, v in zip(missing, emb_new)})
         if cache is not None:
             dim = next(iter(have.values())).shape[0] if have else card.embed_dim
-            recs = [
-                EntryRecord(
-                    id=prompt_id(t), kind=PROMPT_KIND, name=t[:80], source="zeroshot prompt", embedding=v
-                )
-                for t, v in zip(missing, emb_new)
-            ]
-            recs.append(
-                EntryRecord(
-                    id=SCALE_ID,
-                    kind=META_KIND,
-                    name="logit_scale",
-                    source="model",
-                    embedding=np.full(dim, scale, np.float32),
-                )
-            )
+            recs = prompt_records(missing, emb_new, scale, dim=dim)
             with contextlib.suppress(CacheLockedError, PermissionError, OSError):
                 with EmbeddingCache.open(cache, writable=True) as store:
                     store.register_model(
