@@ -63,7 +63,7 @@ def run_cli(threads: int) -> dict:
 
     with tempfile.TemporaryDirectory() as d:
         cmd = [
-            "ctvl",
+            str(Path(sys.executable).with_name("ctvl")),
             "embed",
             *map(str, SCANS),
             "--model",
@@ -73,7 +73,6 @@ def run_cli(threads: int) -> dict:
             "-j",
             "1",
         ]
-        cmd = [str(Path(sys.executable).with_name("ctvl")), *cmd[1:]]
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
         t = time.perf_counter()
         p = subprocess.run(

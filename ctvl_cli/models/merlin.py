@@ -134,11 +134,9 @@ class MerlinModel(CTModel):
         return out
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
-        t = self.trunk
-        pooled = t.pooled(x)
-        if t.contrastive_head is None:
-            return pooled.flatten(1)
-        return _l2(t.apply_head(t.contrastive_head, pooled))
+        """``merlin``: the L2-normalised contrastive embedding; ``i3d-image``: the 2048-d pooled feature."""
+        out = self.image_outputs(x)
+        return out.get("embedding", out["pooled"])
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if not self.has_text:
