@@ -49,8 +49,8 @@ clean:
 
 # --- the embedded default model `ctvl-phantom` (about an hour on 2 CPU cores; resumes if interrupted) ---
 CTVL        := $(BIN)/ctvl
-TRAIN_N     ?= 3000
-TRAIN_EPOCHS ?= 24
+TRAIN_N     ?= 4000
+TRAIN_EPOCHS ?= 32
 RUN         := build/ctvl-phantom-run
 
 build/phantom-train/pairs.csv:
@@ -65,5 +65,6 @@ train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/p
 	$(CTVL) finetune clip --model ctvl-phantom --scratch --tokenizer build/phantom-tokenizer \
 	  --pairs build/phantom-train/pairs.csv --val-pairs build/phantom-val/pairs.csv \
 	  --val-labels build/phantom-val/labels.csv --out $(RUN) --epochs $(TRAIN_EPOCHS) -b 32 --lr 1e-3 \
-	  --warmup 100 --save-every 50 --input-cache build/phantom-inputs -j 1; fi
+	  --warmup 200 --text-aug-whole 0.15 --labels build/phantom-train/labels.csv --label-weight 10 \
+	  --save-every 100 --input-cache build/phantom-inputs -j 1; fi
 	$(BIN)/python -m ctvl_cli.train.package_default $(RUN)

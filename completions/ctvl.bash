@@ -86,7 +86,7 @@ _ctvl() {
             ;;
         "/finetune") words="clip probe tokenizer --help"
             ;;
-        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
+        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --text-aug-whole --labels --label-weight --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
             case "$prev" in
                 --out) files=1 ;;
                 -o) files=1 ;;
@@ -105,6 +105,9 @@ _ctvl() {
                 --warmup) files=1 ;;
                 --val-pairs) files=1 ;;
                 --val-labels) files=1 ;;
+                --text-aug-whole) files=1 ;;
+                --labels) files=1 ;;
+                --label-weight) files=1 ;;
                 --seed) files=1 ;;
                 --save-every) files=1 ;;
                 --max-steps) files=1 ;;

@@ -321,7 +321,7 @@ def test_small_clip_options_build_and_train_one_step():
 
     from ctvl_cli.models.small import build
 
-    for params in ({}, {"norm": "bn", "proj_norm": "bn", "pool": "avg"}):
+    for params in ({}, {"norm": "bn", "proj_norm": "bn", "pool": "avg"}, {"norm": "bn", "first_res": False}):
         torch.manual_seed(0)
         m = build(
             {
@@ -343,6 +343,121 @@ def test_small_clip_options_build_and_train_one_step():
         assert all(p.grad is not None for n, p in m.named_parameters() if n.startswith("visual"))
         kinds = {type(mod).__name__ for mod in m.visual.modules()}
         assert ("BatchNorm3d" in kinds) == (params.get("norm") == "bn")
+        # first_res=False: the first stage is a strided conv only (no residual block weights)
+        assert any(k.startswith("visual.0.res.") for k in m.state_dict()) == params.get("first_res", True)
+        assert any(k.startswith("visual.1.res.") for k in m.state_dict())
     for bad in ({"norm": "ln"}, {"proj_norm": "ln"}, {"pool": "max"}):
         with pytest.raises(ValueError):
             build(bad)
+
+
+def test_small_clip_channels_last_matches_ncdhw_and_loads_plain_weights():
+    """The image tower runs channels-last for speed; features equal the same weights run NCDHW, and a state dict
+    saved contiguous (safetensors) loads back into it."""
+    import torch
+
+    from ctvl_cli.models.small import build
+
+    torch.manual_seed(0)
+    kw = {"embed_dim": 16, "widths": [4, 8], "vocab_size": 50, "text_width": 16, "text_layers": 1,
+          "text_heads": 2, "max_length": 12, "norm": "bn"}  # fmt: skip
+    m = build(kw).eval()
+    x = torch.randn(2, 1, 16, 16, 16)
+    fast = m.image_feature_map(x)
+    with torch.no_grad():
+        ref = m.visual.to(memory_format=torch.contiguous_format)(x.contiguous())
+    assert torch.allclose(fast, ref, atol=1e-5)
+    sd = {k: v.contiguous() for k, v in m.state_dict().items()}
+    m2 = build(kw).eval()
+    m2.load_state_dict(sd)
+    assert m2.visual[0].down[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert torch.allclose(m2.encode_image(x), m.encode_image(x), atol=1e-5)
+
+
+def test_label_head_reads_small_clip_pooled_features():
+    """The auxiliary label head reads small-clip's pooled trunk features (not the L2-normalised
+    embedding), and the embedding it returns beside them is exactly encode_image's."""
+    import torch
+
+    from ctvl_cli.models.small import build
+    from ctvl_cli.train.clip import _pair_module
+
+    torch.manual_seed(0)
+    kw = {"embed_dim": 16, "widths": [4, 8], "vocab_size": 50, "text_width": 16, "text_layers": 1,
+          "text_heads": 2, "max_length": 12, "norm": "bn"}  # fmt: skip
+    m = build(kw).eval()
+    net = _pair_module(m, 5)
+    assert net.head.in_features == m.pool_dim == 2 * kw["widths"][-1]  # avg + max pooled
+    x = torch.randn(3, 1, 16, 16, 16)
+    ids, mask = torch.randint(1, 50, (3, 6)), torch.ones(3, 6, dtype=torch.long)
+    img, txt, scale, logits = net(x, ids, mask)
+    assert logits.shape == (3, 5) and torch.allclose(img, m.encode_image(x), atol=1e-6)
+    emb, pooled = m.encode_image_pooled(x)
+    assert torch.allclose(logits, net.head(pooled), atol=1e-6) and not torch.allclose(
+        pooled.norm(dim=1), torch.ones(3)
+    )
+
+
+def test_text_aug_whole_controls_subsets(runner, phantoms, tmp_path):
+    """--text-aug-whole 0 always trains on sentence subsets; the setting is stored in the run's checkpoint."""
+    import random
+
+    import torch
+
+    from ctvl_cli.cli.app import app
+    from ctvl_cli.train.data import sample_sentences, split_sentences
+
+    text = "One. Two is here. Three. Four."
+    subs = [sample_sentences(text, random.Random(i), keep_all_p=0.0) for i in range(200)]
+    assert all(set(split_sentences(t)) <= set(split_sentences(text)) for t in subs)
+    assert sum(len(split_sentences(t)) < 4 for t in subs) > 100
+    assert all(sample_sentences(text, random.Random(i), keep_all_p=1.0) == text for i in range(20))
+    run = tmp_path / "run"
+    args = ["finetune", "clip", "--pairs", str(phantoms / "pairs.csv"), "--out", str(run), "--model",
+            "ctvl-tiny-test", "-b", "4", "-j", "0", "--device", "cpu", "-f", "json", "--epochs", "1",
+            "--text-aug-whole", "0.2"]  # fmt: skip
+    assert _json(runner.invoke(app, args))["steps"] == 2
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["config"]["text_aug"] is True and state["config"]["text_aug_whole"] == 0.2
+    r = runner.invoke(app, [*args[:4], str(tmp_path / "bad"), *args[5:-1], "1.5"])
+    assert r.exit_code == 2 and "text-aug-whole" in r.stderr, r.stderr
+
+
+def test_clip_with_training_labels_adds_head_only_to_the_checkpoint(runner, phantoms, tmp_path):
+    """--labels: auxiliary multi-label loss; its head is saved for resume but never exported with the model."""
+    import torch
+
+    from ctvl_cli.cli.app import app
+
+    run = tmp_path / "run"
+    args = ["finetune", "clip", "--pairs", str(phantoms / "pairs.csv"), "--out", str(run), *BASE]
+    args += ["--labels", str(phantoms / "labels.csv"), "--label-weight", "2", "--lr", "3e-3"]
+    r = runner.invoke(app, [*args, "--epochs", "2", "--stop-after", "3"])
+    assert r.exit_code == 130, r.stderr
+    head = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["aux_head"]
+    assert head["weight"].shape[0] == 18
+    out = _json(
+        runner.invoke(app, ["finetune", "clip", "--out", str(run), "--resume", "-f", "json", "-j", "0"])
+    )
+    assert out["steps"] == 4 and out["resumed_from_step"] == 3
+    assert 0.0 < out["last_label_loss"] < 5.0  # reported beside the contrastive loss
+    # small-clip: the head reads the pooled trunk features (wider than the embedding), not the embedding
+    assert head["weight"].shape[1] == 32  # tiny-clip exposes no pooled features: the head reads the embedding
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert not torch.equal(state["aux_head"]["weight"], head["weight"])  # the head kept training after resume
+    assert not any("head" in k for k in _weights(run))
+    # a labels file missing training scans is refused up front, naming the file
+    bad = tmp_path / "labels.csv"
+    lines = (phantoms / "labels.csv").read_text().splitlines()
+    bad.write_text("\n".join(lines[:-2]) + "\n")
+    bad_args = [
+        "finetune",
+        "clip",
+        "--pairs",
+        str(phantoms / "pairs.csv"),
+        "--out",
+        str(tmp_path / "r2"),
+        *BASE,
+    ]
+    r = runner.invoke(app, [*bad_args, "--labels", str(bad)])
+    assert r.exit_code != 0 and "labels.csv" in r.stderr and "no labels" in r.stderr

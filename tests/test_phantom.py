@@ -224,8 +224,8 @@ def test_lymph_nodes_in_mediastinum(cases):
 # --------------------------------------------------------------------------- reports and labels
 
 KEYWORDS = {
-    "Medical material": r"\b(catheters?|pacemaker|sternotomy|devices?)\b",
-    "Arterial wall calcification": r"aort\w*\W.*calcif|calcif\w*\W.*aort|atherosclero",
+    "Medical material": r"\b(catheters?|pacemaker|sternotomy|devices?|medical material)\b",
+    "Arterial wall calcification": r"aort\w*\W.*calcif|calcif\w*\W.*aort|atherosclero|arterial wall calcif",
     "Cardiomegaly": r"cardiomegaly|heart is enlarged|cardiac enlargement|enlarged heart",
     "Pericardial effusion": r"pericardial (effusion|fluid)",
     "Coronary artery wall calcification": r"coronary",
@@ -240,7 +240,7 @@ KEYWORDS = {
     "Mosaic attenuation pattern": r"mosaic",
     "Peribronchial thickening": r"peribronchial|bronchial wall thickening",
     "Consolidation": r"consolidat",
-    "Bronchiectasis": r"bronchiect",
+    "Bronchiectasis": r"bronchiect|bronchial dilatation",
     "Interlobular septal thickening": r"\bsepta",
 }
 NEGATION = re.compile(r"\b(no|not|without|absent|neither|nor)\b", re.IGNORECASE)

@@ -18,11 +18,14 @@ def _norm(kind: str, c: int) -> nn.Module:
 
 
 class Stage(nn.Module):
-    """Strided conv (downsample x2) followed by one residual block."""
+    """Strided conv (downsample x2) followed by one residual block (or none: ``res=False``)."""
 
-    def __init__(self, cin: int, cout: int, norm: str = "gn") -> None:
+    def __init__(self, cin: int, cout: int, norm: str = "gn", res: bool = True) -> None:
         super().__init__()
         self.down = nn.Sequential(nn.Conv3d(cin, cout, 3, stride=2, padding=1), _norm(norm, cout), nn.GELU())
+        if not res:
+            self.res = None
+            return
         self.res = nn.Sequential(
             nn.Conv3d(cout, cout, 3, padding=1),
             _norm(norm, cout),
@@ -33,7 +36,7 @@ class Stage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.down(x)
-        return F.gelu(x + self.res(x))
+        return x if self.res is None else F.gelu(x + self.res(x))
 
 
 class SmallClip(CTModel):
@@ -51,6 +54,7 @@ class SmallClip(CTModel):
         pad_id: int = 0,
         proj_norm: str = "none",
         norm: str = "gn",
+        first_res: bool = True,
     ) -> None:
         super().__init__()
         if pool not in ("avg", "avgmax"):
@@ -66,11 +70,15 @@ class SmallClip(CTModel):
         self.img_norm = nn.BatchNorm1d(embed_dim, affine=False) if proj_norm == "bn" else nn.Identity()
         self.txt_norm = nn.BatchNorm1d(embed_dim, affine=False) if proj_norm == "bn" else nn.Identity()
         stages, cin = [], 1
-        for w in widths:
-            # "bn" (BatchNorm3d) trains a from-scratch image tower several times faster than "gn" on phantoms
-            stages.append(Stage(cin, w, norm))
+        for i, w in enumerate(widths):
+            # "bn" (BatchNorm3d) trains a from-scratch image tower several times faster than "gn" on phantoms.
+            # first_res=False: the full-resolution stage is a strided conv only (its residual block costs half of
+            # the tower's compute at 64^3).
+            stages.append(Stage(cin, w, norm, res=first_res or i > 0))
             cin = w
-        self.visual = nn.Sequential(*stages)
+        # channels-last 3-D convolutions: ~1.8x faster training steps on CPU (oneDNN) than NCDHW; same weights
+        # (load_state_dict copies into these tensors and .to(device) keeps their layout)
+        self.visual = nn.Sequential(*stages).to(memory_format=torch.channels_last_3d)
         self.visual_proj = nn.Linear(cin * (2 if pool == "avgmax" else 1), embed_dim)
         self.tok = nn.Embedding(vocab_size, text_width, padding_idx=pad_id)
         self.pos = nn.Parameter(torch.randn(max_length, text_width) * 0.01)
@@ -88,15 +96,27 @@ class SmallClip(CTModel):
         self.text_proj = nn.Linear(text_width, embed_dim)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
-    def image_feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.visual(x)
+    def _visual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.visual(x.contiguous(memory_format=torch.channels_last_3d))
 
-    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.visual(x)
+    def image_feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self._visual(x).contiguous()
+
+    @property
+    def pool_dim(self) -> int:
+        return self.visual_proj.in_features
+
+    def encode_image_pooled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding, pooled trunk features): training's auxiliary label head reads the pooled features (on
+        the L2-normalised embedding its gradient is too weak to train the tower from scratch)."""
+        f = self._visual(x)
         p = f.mean(dim=(2, 3, 4))
         if self.pool == "avgmax":
             p = torch.cat([p, f.amax(dim=(2, 3, 4))], dim=1)
-        return F.normalize(self.img_norm(self.visual_proj(p)), dim=-1)
+        return F.normalize(self.img_norm(self.visual_proj(p)), dim=-1), p
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode_image_pooled(x)[0]
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         n = input_ids.shape[1]

@@ -108,8 +108,8 @@ def emphysema(cx: _Ctx, fid: int) -> Details:
     if paraseptal:
         upper = upper[cx.depth(upper) < 12.0]
     allow = ids_of(["lungs"])
-    for c in cx.pick(upper if upper.size else idx, int(cx.rng.integers(15, 45))):
-        r = max(_u(cx.rng, 3.5, 9.0), 0.75 * cv.h)
+    for c in cx.pick(upper if upper.size else idx, int(cx.rng.integers(30, 80))):
+        r = max(_u(cx.rng, 4.5, 12.0), 0.75 * cv.h)
         cv.ellipsoid(c, (r, r, r), _u(cx.rng, -995, -965), finding=fid, allow=allow)
     return {"side": "bilateral", "type": "paraseptal" if paraseptal else "centrilobular"}
 
@@ -203,7 +203,7 @@ def _airways_in_lung(cx: _Ctx, segs: list[Segment], *, min_gen: int) -> list[Seg
 
 def peribronchial(cx: _Ctx, fid: int) -> Details:
     segs = _airways_in_lung(cx, cx.an.bronchi, min_gen=1)
-    paint_bronchi(cx.cv, cx.an, segs, wall=_u(cx.rng, 2.6, 3.6), finding=fid, clear_lumen=True)
+    paint_bronchi(cx.cv, cx.an, segs, wall=_u(cx.rng, 3.0, 4.2), finding=fid, clear_lumen=True)
     return {"side": "bilateral"}
 
 
@@ -211,12 +211,12 @@ def bronchiectasis(cx: _Ctx, fid: int) -> Details:
     rng = cx.rng
     inside = _airways_in_lung(cx, cx.an.bronchi, min_gen=1)
     cands = [s for s in inside if s.gen in (2, 3) and s.a[2] < -15] or inside or cx.an.bronchi
-    pick = rng.choice(len(cands), size=min(len(cands), int(rng.integers(2, 6))), replace=False)
+    pick = rng.choice(len(cands), size=min(len(cands), int(rng.integers(3, 8))), replace=False)
     segs = []
     for i in pick:
         s = cands[int(i)]
         d = (s.b - s.a) / (np.linalg.norm(s.b - s.a) + 1e-9)
-        r = max(s.r0 * _u(rng, 1.9, 2.5), 0.9 * cx.cv.h)
+        r = max(s.r0 * _u(rng, 2.2, 3.0), 0.9 * cx.cv.h)
         segs.append(Segment(s.a, s.b + d * _u(rng, 10, 20), r, r, s.gen, s.side))
     paint_bronchi(cx.cv, cx.an, segs, wall=_u(rng, 1.3, 2.2), finding=fid)
     sides = {"right" if s.side < 0 else "left" for s in segs}
@@ -344,7 +344,7 @@ def coronary_calcification(cx: _Ctx, fid: int) -> Details:
     rng = cx.rng
     paths = coronary_paths(cx.an)
     deny = ids_of(["bone", "airway", "device"])
-    n = int(rng.integers(1, 7))
+    n = int(rng.integers(2, 9))
     names = ["RCA", "LAD", "LCx"]
     hit = set()
     for _ in range(n):
@@ -353,7 +353,7 @@ def coronary_calcification(cx: _Ctx, fid: int) -> Details:
         t = _u(rng, 0.0, 0.6) * (len(path) - 1)
         i = int(t)
         c = path[i] + (t - i) * (path[min(i + 1, len(path) - 1)] - path[i])
-        _calc_spot(cx, c, fid, _u(rng, 1.5, 3.0), deny)
+        _calc_spot(cx, c, fid, _u(rng, 2.0, 3.5), deny)
         hit.add(names[k])
     return {"vessels": sorted(hit)}
 
@@ -363,7 +363,7 @@ def arterial_calcification(cx: _Ctx, fid: int) -> Details:
     deny = ids_of(["bone", "airway", "airway_wall", "device", "heart"])
     ra, rd = an.aorta_r
     pts = an.aorta
-    for _ in range(int(rng.integers(2, 11))):
+    for _ in range(int(rng.integers(4, 15))):
         i = int(rng.integers(2, len(pts) - 1))
         t = _u(rng, 0, 1)
         axis = pts[i] + t * (pts[i + 1] - pts[i])
@@ -371,7 +371,7 @@ def arterial_calcification(cx: _Ctx, fid: int) -> Details:
         perp = np.cross(d, rng.standard_normal(3))
         perp /= np.linalg.norm(perp) + 1e-9
         r_here = ra + (rd - ra) * (i + t) / (len(pts) - 1)
-        _calc_spot(cx, axis + perp * r_here, fid, _u(rng, 1.8, 3.5), deny)
+        _calc_spot(cx, axis + perp * r_here, fid, _u(rng, 2.5, 4.5), deny)
     return {"segment": "arch and descending aorta"}
 
 

@@ -63,8 +63,9 @@ class PhantomCase:
         return self.finding_map == finding_id(name)
 
 
-def _case_rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]))
+def _case_rng(seed: int, index: int, *, stream: int = 0) -> np.random.Generator:
+    key = [int(seed) & 0xFFFFFFFF, int(index)] + ([stream] if stream else [])
+    return np.random.default_rng(np.random.SeedSequence(key))
 
 
 def _choose_findings(
@@ -164,7 +165,8 @@ def generate_phantom(
     cv.hu[r2] = -1024.0
     volume = np.clip(np.rint(cv.hu), -1024, 3071).astype(np.int16)
     labels = {n: int(n in present) for n in finding_names()}
-    findings_text, impression = write_report(labels, details, rng)
+    # the wording has its own stream, so editing the phrase table never changes a case's volume or geometry
+    findings_text, impression = write_report(labels, details, _case_rng(seed, index, stream=1))
     # Voxel -> RAS affine of an LPS-ordered scanner grid (i: R->L, j: A->P, k: I->S).
     table_z = float(rng.uniform(-600, -100))
     lps0 = (float(cv.x[0]), float(cv.y[0]) - float(rng.uniform(100, 200)), table_z)

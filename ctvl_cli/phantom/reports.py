@@ -93,6 +93,18 @@ def write_report(
     table = phrase_table()
     phrases = table["findings"]
     p_neg = float(table["p_negate"])
+    generic, p_gen = table.get("generic", {}), float(table.get("p_generic", 0.0))
+
+    def pick(pool: list[str]) -> str:
+        return pool[int(rng.integers(len(pool)))]
+
+    def say(entry: Mapping[str, Any], kind: str, own: list[str], slots: Mapping[str, str]) -> str:
+        """One sentence: the finding's own wording, or (p_generic) a generic template with one of its terms."""
+        if entry.get("terms") and generic.get(kind) and rng.random() < p_gen:
+            term = pick(entry["terms"])
+            return _fill(pick(generic[kind]), {**slots, "term": term, "Term": _capital(term)})
+        return _fill(pick(own), slots)
+
     sentences: list[str] = []
     for section in table["sections"]:
         for item in section:
@@ -104,9 +116,9 @@ def write_report(
                     pool = entry["positive"]
                     if int(det.get("count", 1)) > 1 and "positive_multi" in entry:
                         pool = entry["positive_multi"]
-                    sentences.append(_fill(pool[int(rng.integers(len(pool)))], _slots(det)))
+                    sentences.append(say(entry, "positive", pool, _slots(det)))
                 elif rng.random() < p_neg:
-                    sentences.append(entry["negative"][int(rng.integers(len(entry["negative"])))])
+                    sentences.append(say(entry, "negative", entry["negative"], {}))
             else:
                 if any(labels.get(n) for n in item.get("covers", [])):
                     continue
@@ -117,10 +129,10 @@ def write_report(
         bullet = table["impression_joiners"][int(rng.integers(len(table["impression_joiners"])))]
         imp = []
         for n in positives:
-            pool = phrases[n]["impression"]
-            imp.append(bullet + _fill(pool[int(rng.integers(len(pool)))], _slots(details.get(n, {}))))
+            imp.append(
+                bullet + say(phrases[n], "impression", phrases[n]["impression"], _slots(details.get(n, {})))
+            )
         impression = " ".join(imp)
     else:
-        pool = table["impression_normal"]
-        impression = pool[int(rng.integers(len(pool)))]
+        impression = pick(table["impression_normal"])
     return " ".join(sentences), impression

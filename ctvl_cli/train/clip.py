@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctvl_cli.errors import UsageError
+from ctvl_cli.errors import InputError, UsageError
 from ctvl_cli.train.common import Dist, atomic_torch_save, init_dist, write_run_card
 
 CKPT = "checkpoint.pt"
@@ -45,11 +45,16 @@ class ClipConfig:
     val_pairs: str | None = None
     val_labels: str | None = None
     text_aug: bool = True
+    text_aug_whole: float = 0.5  # probability that an augmented text is the whole report
     seed: int = 0
     save_every: int = 100
     max_steps: int | None = None
     image_root: str | None = None
     input_cache: str | None = None
+    labels: str | None = (
+        None  # labels.csv of the training scans: auxiliary multi-label loss on image embeddings
+    )
+    label_weight: float = 1.0
 
 
 @dataclass
@@ -63,21 +68,51 @@ class ClipResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_step: int = 0
     interrupted: bool = False
+    last_label_loss: float | None = None  # the auxiliary --labels loss at the last step (None when off)
 
 
-def _pair_module(model):
-    """Wrap the model so DDP sees one forward returning both towers' features (torch imported lazily)."""
+def _pair_module(model, n_labels: int = 0):
+    """Wrap the model so DDP sees one forward returning both towers' features (torch imported lazily), plus,
+    with ``n_labels``, the training-only linear head of the auxiliary label loss (never exported)."""
     from torch import nn
 
     class Pair(nn.Module):
         def __init__(self, m):
             super().__init__()
             self.m = m
+            # the head reads the pooled trunk features where the model exposes them (small-clip), else the
+            # embedding: on L2-normalised embeddings its gradient is too weak to train a tower from scratch
+            self.pooled = hasattr(model, "encode_image_pooled")
+            dim = model.pool_dim if self.pooled else model.embed_dim
+            self.head = nn.Linear(dim, n_labels) if n_labels else None
 
         def forward(self, x, ids, mask):
-            return self.m.encode_image(x), self.m.encode_text(ids, mask), self.m.logit_scale()
+            if self.head is not None and self.pooled:
+                img, feats = self.m.encode_image_pooled(x)
+            else:
+                img = feats = self.m.encode_image(x)
+            logits = None if self.head is None else self.head(feats.float())
+            return img, self.m.encode_text(ids, mask), self.m.logit_scale(), logits
 
     return Pair(model)
+
+
+def _label_matrix(labels_csv: str, pairs) -> tuple[list[str], Any]:
+    """Rows of labels.csv aligned with the training pairs (every pair must have one)."""
+    import torch
+
+    from ctvl_cli.zeroshot.truth import read_label_table, scan_key
+
+    names, table = read_label_table(labels_csv)
+    missing = [p.id for p in pairs if scan_key(p.id) not in table]
+    if missing:
+        raise InputError(
+            f"{len(missing)} training scans have no labels, first {missing[0]}",
+            path=labels_csv,
+            hint="--labels must list every scan of --pairs",
+        )
+    rows = [[float("nan") if v is None else float(v) for v in table[scan_key(p.id)]] for p in pairs]
+    return names, torch.tensor(rows)
 
 
 def _clip_loss(img, txt, scale, dist: Dist):
@@ -222,19 +257,34 @@ def finetune_clip(
             )
         if dist.world > 1:
             torch.distributed.barrier()
-    ds = PairDataset(pairs, card.preprocess, text_aug=cfg.text_aug, seed=cfg.seed, store=store)
+    ds = PairDataset(
+        pairs,
+        card.preprocess,
+        text_aug=cfg.text_aug,
+        text_whole=cfg.text_aug_whole,
+        seed=cfg.seed,
+        store=store,
+    )
     steps_per_epoch = (len(pairs) // dist.world) // per_step  # = len(_epoch_order(...)) // per_step
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
 
-    net = _pair_module(model)
+    label_names, label_rows = None, None
+    if cfg.labels:
+        label_names, label_rows = _label_matrix(cfg.labels, pairs)
+    net = _pair_module(model, len(label_names) if label_names else 0)
+    net_head = net.head
+    if net_head is not None:
+        net_head.to(dev)
+        if state is not None and state.get("aux_head"):
+            net_head.load_state_dict(state["aux_head"])
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(net, device_ids=[dev.index] if dev.type == "cuda" else None)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
+    decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "pos" not in n]
+    no_decay = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr,
@@ -273,6 +323,7 @@ def finetune_clip(
             {
                 "config": asdict(cfg),
                 "model": model.state_dict(),
+                "aux_head": None if net_head is None else net_head.state_dict(),
                 "optimizer": opt.state_dict(),
                 "scaler": scaler.state_dict(),
                 "step": step,
@@ -301,7 +352,7 @@ def finetune_clip(
             "pairs": len(pairs),
         }
     )
-    last_loss = float("nan")
+    last_loss, label_loss = float("nan"), None
     interrupted = False
     try:
         while epoch < cfg.epochs and step < total_steps:
@@ -318,14 +369,17 @@ def finetune_clip(
             )
             micro: list = []
             t0 = time.perf_counter()
-            for xs, texts, _ in loader:
-                micro.append((xs.to(dev, non_blocking=True), *tokenize(texts)))
+            for xs, texts, idx in loader:
+                y = None if label_rows is None else label_rows[idx].to(dev)
+                micro.append((xs.to(dev, non_blocking=True), *tokenize(texts), y))
                 if len(micro) < cfg.accum:
                     continue
                 lr = _lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
                 for g in opt.param_groups:
                     g["lr"] = lr
-                last_loss = _train_step(net, micro, opt, scaler, amp_dtype, dev, dist, cfg.grad_clip)
+                last_loss, label_loss = _train_step(
+                    net, micro, opt, scaler, amp_dtype, dev, dist, cfg.grad_clip, cfg.label_weight
+                )
                 micro = []
                 step += 1
                 batch_in_epoch += 1
@@ -335,6 +389,7 @@ def finetune_clip(
                         "step": step,
                         "epoch": epoch,
                         "loss": last_loss,
+                        **({} if label_loss is None else {"label_loss": label_loss}),
                         "lr": lr,
                         "secs": time.perf_counter() - t0,
                     }
@@ -389,10 +444,24 @@ def finetune_clip(
         history=history,
         resumed_from_step=resumed_from,
         interrupted=interrupted,
+        last_label_loss=label_loss,
     )
 
 
-def _train_step(net, micro, opt, scaler, amp_dtype, dev, dist: Dist, grad_clip: float) -> float:
+def _label_loss(logits, y):
+    """Mean BCE over the known (non-NaN) labels."""
+    import torch.nn.functional as F
+
+    known = ~y.isnan()
+    return F.binary_cross_entropy_with_logits(logits[known], y[known]) if known.any() else logits.sum() * 0
+
+
+def _train_step(
+    net, micro, opt, scaler, amp_dtype, dev, dist: Dist, grad_clip: float, label_weight: float = 0.0
+) -> tuple[float, float | None]:
+    """One optimizer step over the micro-batches ``(x, ids, mask, y)`` (``y``: labels or None). Returns the
+    contrastive loss and the (unweighted) auxiliary label loss, None when that is off; their weighted sum is what
+    is minimised."""
     import contextlib
 
     import torch
@@ -402,31 +471,41 @@ def _train_step(net, micro, opt, scaler, amp_dtype, dev, dist: Dist, grad_clip: 
         with ctx:
             return net(x, ids, mask)
 
+    label_losses: list[float] = []
+
+    def aux(logits, y, share: float):
+        if logits is None or y is None or not label_weight:
+            return 0.0
+        lo = _label_loss(logits.float(), y)
+        label_losses.append(float(lo.detach()))
+        return label_weight * share * lo
+
     opt.zero_grad(set_to_none=True)
     if len(micro) == 1:
-        img, txt, scale = fwd(*micro[0])
+        x, ids, mask, y = micro[0]
+        img, txt, scale, logits = fwd(x, ids, mask)
         loss = _clip_loss(img, txt, scale, dist)
-        scaler.scale(loss).backward()
+        scaler.scale(loss + aux(logits, y, 1.0)).backward()
         total = float(loss.detach())
     else:
         with torch.no_grad():
-            cached = [fwd(*m)[:2] for m in micro]
+            cached = [fwd(*m[:3])[:2] for m in micro]
         total = 0.0
         for j, m in enumerate(micro):
             sync = contextlib.nullcontext() if (dist.world == 1 or j == len(micro) - 1) else net.no_sync()
             with sync:
-                img_j, txt_j, scale = fwd(*m)
+                img_j, txt_j, scale, logits = fwd(*m[:3])
                 imgs = torch.cat([img_j if k == j else c[0] for k, c in enumerate(cached)])
                 txts = torch.cat([txt_j if k == j else c[1] for k, c in enumerate(cached)])
                 loss = _clip_loss(imgs, txts, scale, dist)
-                scaler.scale(loss).backward()
+                scaler.scale(loss + aux(logits, m[3], 1.0 / len(micro))).backward()
             total = float(loss.detach())
     if grad_clip:
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
     scaler.step(opt)
     scaler.update()
-    return total
+    return total, (sum(label_losses) / len(label_losses) if label_losses else None)
 
 
 def _tokenizer_source(card, override: str | None) -> Path:

@@ -114,8 +114,18 @@ class PairDataset:
     """Map-style dataset: index -> (preprocessed image tensor (1, *shape), text). Failures raise InputError
     naming the file (training must not silently drop data)."""
 
-    def __init__(self, pairs: list[Pair], spec, *, text_aug: bool = False, seed: int = 0, store=None) -> None:
+    def __init__(
+        self,
+        pairs: list[Pair],
+        spec,
+        *,
+        text_aug: bool = False,
+        text_whole: float = 0.5,
+        seed: int = 0,
+        store=None,
+    ) -> None:
         self.pairs, self.spec, self.text_aug, self.seed = pairs, spec, text_aug, seed
+        self.text_whole = text_whole
         self.store = store  # an InputStore holding preprocessed volumes, or None to decode each time
         self.epoch = 0
 
@@ -127,7 +137,9 @@ class PairDataset:
         x = self.store[i] if self.store is not None else load_input(pr.image, self.spec)
         text = pr.text
         if self.text_aug:
-            text = sample_sentences(text, random.Random(hash((self.seed, self.epoch, i)) & 0xFFFFFFFF))
+            text = sample_sentences(
+                text, random.Random(hash((self.seed, self.epoch, i)) & 0xFFFFFFFF), keep_all_p=self.text_whole
+            )
         return x, text, i
 
 

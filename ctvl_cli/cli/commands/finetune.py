@@ -57,8 +57,9 @@ def _event_printer(fmt_every: int = 10):
             if state["bar"] is not None:
                 state["bar"].advance(1)
             elif e["step"] % fmt_every == 0:
+                aux = f" label_loss {e['label_loss']:.4f}" if "label_loss" in e else ""
                 output.info(
-                    f"step {e['step']} epoch {e['epoch']} loss {e['loss']:.4f} lr {e['lr']:.2e} ({e['secs']:.2f} s/step)"
+                    f"step {e['step']} epoch {e['epoch']} loss {e['loss']:.4f}{aux} lr {e['lr']:.2e} ({e['secs']:.2f} s/step)"
                 )
         elif ev == "epoch":
             vals = " ".join(
@@ -118,6 +119,25 @@ def clip_cmd(
         bool,
         typer.Option("--text-aug/--no-text-aug", help="Random sentence subsets of reports as augmentation."),
     ] = True,
+    text_aug_whole: Annotated[
+        float,
+        typer.Option(
+            "--text-aug-whole",
+            min=0.0,
+            max=1.0,
+            help="With --text-aug: probability of keeping the whole report (else a random sentence subset).",
+        ),
+    ] = 0.5,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="labels.csv of the training scans: adds a multi-label loss on the image embedding (training only).",
+        ),
+    ] = None,
+    label_weight: Annotated[
+        float, typer.Option("--label-weight", min=0.0, help="Weight of the --labels loss.")
+    ] = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     save_every: Annotated[
         int, typer.Option("--save-every", min=0, help="Checkpoint every N steps (0: per epoch).")
@@ -174,6 +194,9 @@ def clip_cmd(
             val_pairs=str(val_pairs) if val_pairs else None,
             val_labels=str(val_labels) if val_labels else None,
             text_aug=text_aug,
+            text_aug_whole=text_aug_whole,
+            labels=str(labels) if labels else None,
+            label_weight=label_weight,
             seed=seed,
             save_every=save_every,
             max_steps=max_steps,
@@ -206,6 +229,7 @@ def clip_cmd(
         "epochs_done": res.epochs_done,
         "steps": res.steps,
         "last_loss": round(res.last_loss, 5),
+        "last_label_loss": None if res.last_label_loss is None else round(res.last_label_loss, 5),
         "metric": res.metric_name,
         "best_metric": res.best_metric,
         "resumed_from_step": res.resumed_from_step,
