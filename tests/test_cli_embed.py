@@ -168,8 +168,6 @@ def test_usage_errors_exit_2(runner, scans, tmp_path):
     assert r.exit_code == 2 and "no such file" in r.stderr and r.stdout == ""
     r = runner.invoke(app, ["embed", str(scans), "--model", "no-such-model"])
     assert r.exit_code == 2 and "unknown model" in r.stderr
-    r = runner.invoke(app, ["embed", str(scans)])  # the default model is not shipped yet: it says so
-    assert r.exit_code == 2 and "ctvl-phantom" in r.stderr
 
 
 def _start_embed_and_wait(tmp_path, n: int, journal_files: int, roll_axis: int):

@@ -16,7 +16,7 @@ def test_models_list_formats(runner):
     rows = {x["name"]: x for x in json.loads(r.stdout)}
     assert rows["ctvl-tiny-test"]["available"] is True and rows["ctvl-tiny-test"]["dim"] == 32
     assert rows["ct-clip"]["available"] is True and rows["ct-clip"]["weights"] == "missing"
-    assert rows["ctvl-phantom"]["available"] is False  # not trained yet
+    assert rows["ctvl-phantom"]["available"] is True and rows["ctvl-phantom"]["dim"] == 128  # shipped default
     r = runner.invoke(app, ["models", "list", "--format", "csv"])
     assert {x["name"] for x in csv.DictReader(io.StringIO(r.stdout))} == set(rows)
     r = runner.invoke(app, ["models", "list", "--format", "jsonl"])

@@ -165,11 +165,17 @@ def test_tiny_model_deterministic_shapes_normalised():
     assert not torch.allclose(t[0], t[1])
 
 
-def test_unavailable_models_say_so():
-    from ctvl_cli.models.factory import create_model_and_transforms, resolve_device
+def test_unavailable_models_say_so(tmp_path):
+    import json
 
+    from ctvl_cli.models.factory import create_model_and_transforms, resolve_device
+    from ctvl_cli.registry import get_card
+
+    card = json.loads(get_card("ctvl-tiny-test").raw_json)
+    card.update(name="not-ready", available=False)
+    (tmp_path / "ctvl_card.json").write_text(json.dumps(card))
     with pytest.raises(UsageError, match="not available"):
-        create_model_and_transforms("ctvl-phantom")
+        create_model_and_transforms(str(tmp_path))
     with pytest.raises(UsageError, match="invalid --device"):
         resolve_device("tpu")
     if not torch.cuda.is_available():

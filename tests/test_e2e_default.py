@@ -1,0 +1,127 @@
+"""End to end with the embedded default model (no --model anywhere): phantom scans -> embed -> zeroshot ->
+zeroshot eval -> retrieve build -> query. Also checks what the package ships for `ctvl-phantom`."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from ctvl_cli.cli.app import app
+
+
+def test_shipped_default_model_matches_its_card():
+    from ctvl_cli.registry import get_card
+    from ctvl_cli.registry.weights import find_weights
+
+    card = get_card("ctvl-phantom")
+    assert card.available, "ctvl-phantom must be trained and packaged (make train-default)"
+    path, src = find_weights(card)
+    assert path is not None and path.stat().st_size <= 20 * 2**20
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == src.sha256
+    tok = Path(__file__).resolve().parents[1] / "ctvl_cli" / "tokenizers" / card.tokenizer.name_or_path
+    assert (tok / "tokenizer.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from ctvl_cli.phantom import finding_names, write_phantoms
+
+    d = tmp_path_factory.mktemp("e2e")
+    write_phantoms(d / "scans", n=24, seed=4242, finding_rate=0.35)
+    (d / "labels.txt").write_text("\n".join(finding_names()) + "\n")
+    return d
+
+
+def test_phantoms_to_zeroshot_eval_and_retrieval(runner, world, tmp_path):
+    scans, cache = world / "scans", tmp_path / "emb.h5"
+    r = runner.invoke(
+        app,
+        [
+            "embed",
+            str(scans),
+            "--reports",
+            str(scans / "reports.csv"),
+            "--cache",
+            str(cache),
+            "-j",
+            "2",
+            "-f",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.stderr
+    items = json.loads(r.stdout)
+    assert len(items) == 48 and {i["status"] for i in items} == {"embedded"} and "ctvl-phantom" in r.stderr
+    r = runner.invoke(
+        app, ["zeroshot", "--cache", str(cache), "--labels", str(world / "labels.txt"), "-f", "csv"]
+    )
+    assert r.exit_code == 0, r.stderr
+    pred = tmp_path / "pred.csv"
+    pred.write_text(r.stdout)
+    assert len(list(csv.DictReader(io.StringIO(r.stdout)))) == 24
+    r = runner.invoke(
+        app,
+        [
+            "zeroshot",
+            "eval",
+            "--pred",
+            str(pred),
+            "--truth",
+            str(scans / "labels.csv"),
+            "--bootstrap",
+            "100",
+            "-f",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.stderr
+    macro = next(x for x in json.loads(r.stdout) if x["finding"] == "MACRO")
+    assert macro["auroc"] > 0.7, macro  # chance is 0.5
+    idx = tmp_path / "idx"
+    assert (
+        runner.invoke(app, ["retrieve", "build", "--cache", str(cache), "--index", str(idx)]).exit_code == 0
+    )
+    scan = scans / "phantom_4242_000005.nii.gz"
+    r = runner.invoke(
+        app,
+        [
+            "retrieve",
+            "query",
+            "--index",
+            str(idx),
+            "--image",
+            str(scan),
+            "--cache",
+            str(cache),
+            "-k",
+            "3",
+            "-f",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)[0]["scan"] == "phantom_4242_000005"
+    r = runner.invoke(
+        app,
+        [
+            "retrieve",
+            "query",
+            "--index",
+            str(idx),
+            "--reports",
+            str(scans / "reports.csv"),
+            "-k",
+            "5",
+            "-f",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.stderr
+    hits = json.loads(r.stdout)
+    found = {h["query"] for h in hits if h["query"].split(".")[0] == h["scan"]}
+    assert len(found) >= 18, f"only {len(found)} of 24 reports found their scan in the top 5"
