@@ -38,90 +38,29 @@ def world(tmp_path_factory):
 
 
 def test_phantoms_to_zeroshot_eval_and_retrieval(runner, world, tmp_path):
-    scans, cache = world / "scans", tmp_path / "emb.h5"
-    r = runner.invoke(
-        app,
-        [
-            "embed",
-            str(scans),
-            "--reports",
-            str(scans / "reports.csv"),
-            "--cache",
-            str(cache),
-            "-j",
-            "2",
-            "-f",
-            "json",
-        ],
-    )
-    assert r.exit_code == 0, r.stderr
+    scans, cache, idx = world / "scans", tmp_path / "emb.h5", tmp_path / "idx"
+
+    def ok(*args: str):
+        """Run `ctvl ARGS`; it must exit 0 (stderr shown otherwise)."""
+        r = runner.invoke(app, list(args))
+        assert r.exit_code == 0, r.stderr
+        return r
+
+    r = ok("embed", str(scans), "--reports", str(scans / "reports.csv"), "--cache", str(cache), "-j", "2", "-f", "json")  # fmt: skip
     items = json.loads(r.stdout)
     assert len(items) == 48 and {i["status"] for i in items} == {"embedded"} and "ctvl-phantom" in r.stderr
-    r = runner.invoke(
-        app, ["zeroshot", "--cache", str(cache), "--labels", str(world / "labels.txt"), "-f", "csv"]
-    )
-    assert r.exit_code == 0, r.stderr
+    r = ok("zeroshot", "--cache", str(cache), "--labels", str(world / "labels.txt"), "-f", "csv")
     pred = tmp_path / "pred.csv"
     pred.write_text(r.stdout)
     assert len(list(csv.DictReader(io.StringIO(r.stdout)))) == 24
-    r = runner.invoke(
-        app,
-        [
-            "zeroshot",
-            "eval",
-            "--pred",
-            str(pred),
-            "--truth",
-            str(scans / "labels.csv"),
-            "--bootstrap",
-            "100",
-            "-f",
-            "json",
-        ],
-    )
-    assert r.exit_code == 0, r.stderr
+    r = ok("zeroshot", "eval", "--pred", str(pred), "--truth", str(scans / "labels.csv"), "--bootstrap", "100", "-f", "json")  # fmt: skip
     macro = next(x for x in json.loads(r.stdout) if x["finding"] == "MACRO")
     assert macro["auroc"] > 0.7, macro  # chance is 0.5
-    idx = tmp_path / "idx"
-    assert (
-        runner.invoke(app, ["retrieve", "build", "--cache", str(cache), "--index", str(idx)]).exit_code == 0
-    )
+    ok("retrieve", "build", "--cache", str(cache), "--index", str(idx))
     scan = scans / "phantom_4242_000005.nii.gz"
-    r = runner.invoke(
-        app,
-        [
-            "retrieve",
-            "query",
-            "--index",
-            str(idx),
-            "--image",
-            str(scan),
-            "--cache",
-            str(cache),
-            "-k",
-            "3",
-            "-f",
-            "json",
-        ],
-    )
-    assert r.exit_code == 0, r.stderr
+    r = ok("retrieve", "query", "--index", str(idx), "--image", str(scan), "--cache", str(cache), "-k", "3", "-f", "json")  # fmt: skip
     assert json.loads(r.stdout)[0]["scan"] == "phantom_4242_000005"
-    r = runner.invoke(
-        app,
-        [
-            "retrieve",
-            "query",
-            "--index",
-            str(idx),
-            "--reports",
-            str(scans / "reports.csv"),
-            "-k",
-            "5",
-            "-f",
-            "json",
-        ],
-    )
-    assert r.exit_code == 0, r.stderr
+    r = ok("retrieve", "query", "--index", str(idx), "--reports", str(scans / "reports.csv"), "-k", "5", "-f", "json")  # fmt: skip
     hits = json.loads(r.stdout)
     found = {h["query"] for h in hits if h["query"].split(".")[0] == h["scan"]}
     assert len(found) >= 18, f"only {len(found)} of 24 reports found their scan in the top 5"

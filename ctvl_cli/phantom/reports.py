@@ -123,10 +123,10 @@ def write_report(
                 if any(labels.get(n) for n in item.get("covers", [])):
                     continue
                 if rng.random() < float(item.get("p", 1.0)):
-                    sentences.append(item["normal"][int(rng.integers(len(item["normal"])))])
+                    sentences.append(pick(item["normal"]))
     positives = [n for n in phrases if labels.get(n)]
     if positives:
-        bullet = table["impression_joiners"][int(rng.integers(len(table["impression_joiners"])))]
+        bullet = pick(table["impression_joiners"])
         imp = []
         for n in positives:
             imp.append(

@@ -51,9 +51,8 @@ class ClipConfig:
     max_steps: int | None = None
     image_root: str | None = None
     input_cache: str | None = None
-    labels: str | None = (
-        None  # labels.csv of the training scans: auxiliary multi-label loss on image embeddings
-    )
+    # labels.csv of the training scans: auxiliary multi-label loss on pooled image features (training only)
+    labels: str | None = None
     label_weight: float = 1.0
 
 

@@ -132,7 +132,7 @@ def clip_cmd(
         Path | None,
         typer.Option(
             "--labels",
-            help="labels.csv of the training scans: adds a multi-label loss on the image embedding (training only).",
+            help="labels.csv of the training scans: adds a multi-label loss on the pooled image features (training only).",
         ),
     ] = None,
     label_weight: Annotated[
