@@ -65,6 +65,18 @@ def _scores(model_ref: str, scans: Path, cache: Path, n_pairs: int):
     return aucs, rec, t_embed, dict(zip(res.findings, prev))
 
 
+def _generator_tag() -> str:
+    """Fingerprint of the phantom generator's code and tables: held-out scans are regenerated when it changes."""
+    import hashlib
+    from importlib import resources
+
+    h = hashlib.sha256()
+    root = resources.files("ctvl_cli.phantom")
+    for name in sorted(p.name for p in root.iterdir() if p.name.endswith((".py", ".yaml"))):
+        h.update(name.encode() + root.joinpath(name).read_bytes())
+    return h.hexdigest()[:8]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=400)
@@ -74,7 +86,7 @@ def main() -> None:
     from ctvl_cli.phantom import write_phantoms
     from ctvl_cli.registry import get_card
 
-    scans = DATA / f"phantom_heldout_{SEED}_{a.n}"
+    scans = DATA / f"phantom_heldout_{SEED}_{a.n}_{_generator_tag()}"
     if not (scans / "labels.csv").exists():
         write_phantoms(scans, n=a.n, seed=SEED, workers=2)
     out = DATA / "_quality"

@@ -108,9 +108,9 @@ def emphysema(cx: _Ctx, fid: int) -> Details:
     if paraseptal:
         upper = upper[cx.depth(upper) < 12.0]
     allow = ids_of(["lungs"])
-    for c in cx.pick(upper if upper.size else idx, int(cx.rng.integers(30, 80))):
-        r = max(_u(cx.rng, 4.5, 12.0), 0.75 * cv.h)
-        cv.ellipsoid(c, (r, r, r), _u(cx.rng, -995, -965), finding=fid, allow=allow)
+    for c in cx.pick(upper if upper.size else idx, int(cx.rng.integers(60, 150))):
+        r = max(_u(cx.rng, 5.0, 14.0), 0.75 * cv.h)
+        cv.ellipsoid(c, (r, r, r), _u(cx.rng, -995, -975), finding=fid, allow=allow)
     return {"side": "bilateral", "type": "paraseptal" if paraseptal else "centrilobular"}
 
 
@@ -158,13 +158,13 @@ def fibrotic(cx: _Ctx, fid: int) -> Details:
     apical = rng.random() < 0.6
     if apical and (w > 20).sum() > 50:
         idx = idx[w > 20]
-    pts = cx.pick(idx, int(rng.integers(3, 8)))
+    pts = cx.pick(idx, int(rng.integers(5, 12)))
     allow = ids_of(["lungs_with_vessels"])
     for p in pts:
         d = rng.standard_normal(3)
         d /= np.linalg.norm(d)
         q = p + d * _u(rng, 15, 40)
-        cv.capsule(p, q, max(1.3, 0.5 * cv.h), None, _u(rng, -80, 30), finding=fid, allow=allow)
+        cv.capsule(p, q, max(_u(rng, 2.2, 3.5), 0.6 * cv.h), None, _u(rng, -60, 30), finding=fid, allow=allow)
     sides = {cx.an.lobe(p)[0] for p in pts}
     return {
         "side": "bilateral" if len(sides) == 2 else sides.pop(),
@@ -175,13 +175,13 @@ def fibrotic(cx: _Ctx, fid: int) -> Details:
 def opacity(cx: _Ctx, fid: int) -> Details:
     cv, rng = cx.cv, cx.rng
     idx = cx.lung_idx()
-    n = int(rng.integers(1, 5))
+    n = int(rng.integers(1, 6))
     allow = ids_of(["lungs"])
     pts = cx.pick(idx, n)
     for p in pts:
-        r = np.array([_u(rng, 14, 35), _u(rng, 14, 35), _u(rng, 14, 35)])
+        r = np.array([_u(rng, 16, 38), _u(rng, 16, 38), _u(rng, 16, 38)])
         rot = rotation(yaw=_u(rng, 0, 180), pitch=_u(rng, -30, 30))
-        cv.ellipsoid(p, r, _u(rng, -620, -420), rot=rot, finding=fid, allow=allow)
+        cv.ellipsoid(p, r, _u(rng, -560, -380), rot=rot, finding=fid, allow=allow)
     out = cx.side_lobe(pts[0])
     sides = {cx.an.lobe(p)[0] for p in pts}
     if len(sides) == 2:
@@ -211,14 +211,14 @@ def bronchiectasis(cx: _Ctx, fid: int) -> Details:
     rng = cx.rng
     inside = _airways_in_lung(cx, cx.an.bronchi, min_gen=1)
     cands = [s for s in inside if s.gen in (2, 3) and s.a[2] < -15] or inside or cx.an.bronchi
-    pick = rng.choice(len(cands), size=min(len(cands), int(rng.integers(3, 8))), replace=False)
+    pick = rng.choice(len(cands), size=min(len(cands), int(rng.integers(4, 10))), replace=False)
     segs = []
     for i in pick:
         s = cands[int(i)]
         d = (s.b - s.a) / (np.linalg.norm(s.b - s.a) + 1e-9)
-        r = max(s.r0 * _u(rng, 2.2, 3.0), 0.9 * cx.cv.h)
-        segs.append(Segment(s.a, s.b + d * _u(rng, 10, 20), r, r, s.gen, s.side))
-    paint_bronchi(cx.cv, cx.an, segs, wall=_u(rng, 1.3, 2.2), finding=fid)
+        r = max(s.r0 * _u(rng, 2.5, 3.5), 0.9 * cx.cv.h)
+        segs.append(Segment(s.a, s.b + d * _u(rng, 15, 30), r, r, s.gen, s.side))
+    paint_bronchi(cx.cv, cx.an, segs, wall=_u(rng, 2.0, 3.0), finding=fid)
     sides = {"right" if s.side < 0 else "left" for s in segs}
     return {"side": "bilateral" if len(sides) == 2 else sides.pop(), "lobe": "lower lobe"}
 
@@ -227,9 +227,9 @@ def consolidation(cx: _Ctx, fid: int) -> Details:
     cv, rng, an = cx.cv, cx.rng, cx.an
     idx = cx.lung_idx()
     u, v, w = cx.points(idx)
-    pref = idx[(v > 0) & (w < -20)]  # dependent lower zones
+    pref = idx[(v > 0) & (w < -20)] if rng.random() < 0.6 else idx  # mostly dependent lower zones
     p = cx.pick(pref if pref.size > 100 else idx, 1)[0]
-    r = np.array([_u(rng, 20, 40), _u(rng, 18, 35), _u(rng, 20, 45)])
+    r = np.array([_u(rng, 22, 42), _u(rng, 20, 38), _u(rng, 22, 48)])
     allow = ids_of(["lungs", "pulmonary_vessel", "airway_wall"])  # airway lumens stay: air bronchograms
     cv.ellipsoid(p, r, _u(rng, 20, 45), rot=rotation(yaw=_u(rng, 0, 180)), finding=fid, allow=allow)
     del an
@@ -294,8 +294,8 @@ def nodule(cx: _Ctx, fid: int) -> Details:
     allow = ids_of(["lungs_with_vessels"])
     sizes, places = [], []
     for _ in range(n):
-        d_min = max(4.0, 2.6 * cv.h)
-        diam = float(min(d_min + rng.exponential(5.0), 25.0))
+        d_min = max(8.0, 3.0 * cv.h)
+        diam = float(min(d_min + rng.exponential(7.0), 30.0))
         for attempt in range(60):
             c = cx.pick(idx, 1)[0]
             r = 0.5 * diam if attempt < 40 else max(0.5 * d_min, 0.5 * diam * 0.6)
@@ -335,16 +335,20 @@ def pericardial_effusion(cx: _Ctx, fid: int) -> Details:
     return {"thickness_mm": round(t)}
 
 
-def _calc_spot(cx: _Ctx, c, fid: int, r: float, deny) -> None:
+def _calc_spot(cx: _Ctx, c, fid: int, r: float, deny, along=None) -> None:
+    """A calcified plaque: 1-3 overlapping dense spots, strung along ``along`` (the vessel direction)."""
     r = max(r, 0.6 * cx.cv.h)
-    cx.cv.ellipsoid(c, (r, r, r), _u(cx.rng, 450, 950), finding=fid, deny=deny)
+    hu = _u(cx.rng, 600, 900)
+    n = 1 if along is None else int(cx.rng.integers(1, 4))
+    for k in range(n):
+        cx.cv.ellipsoid(c + (0 if along is None else k * r * along), (r, r, r), hu, finding=fid, deny=deny)
 
 
 def coronary_calcification(cx: _Ctx, fid: int) -> Details:
     rng = cx.rng
     paths = coronary_paths(cx.an)
     deny = ids_of(["bone", "airway", "device"])
-    n = int(rng.integers(2, 9))
+    n = int(rng.integers(4, 12))
     names = ["RCA", "LAD", "LCx"]
     hit = set()
     for _ in range(n):
@@ -352,8 +356,9 @@ def coronary_calcification(cx: _Ctx, fid: int) -> Details:
         path = paths[k]
         t = _u(rng, 0.0, 0.6) * (len(path) - 1)
         i = int(t)
-        c = path[i] + (t - i) * (path[min(i + 1, len(path) - 1)] - path[i])
-        _calc_spot(cx, c, fid, _u(rng, 2.0, 3.5), deny)
+        step = path[min(i + 1, len(path) - 1)] - path[i]
+        c = path[i] + (t - i) * step
+        _calc_spot(cx, c, fid, _u(rng, 3.0, 4.5), deny, step / (np.linalg.norm(step) + 1e-9))
         hit.add(names[k])
     return {"vessels": sorted(hit)}
 
@@ -363,7 +368,7 @@ def arterial_calcification(cx: _Ctx, fid: int) -> Details:
     deny = ids_of(["bone", "airway", "airway_wall", "device", "heart"])
     ra, rd = an.aorta_r
     pts = an.aorta
-    for _ in range(int(rng.integers(4, 15))):
+    for _ in range(int(rng.integers(6, 16))):
         i = int(rng.integers(2, len(pts) - 1))
         t = _u(rng, 0, 1)
         axis = pts[i] + t * (pts[i + 1] - pts[i])
@@ -371,7 +376,7 @@ def arterial_calcification(cx: _Ctx, fid: int) -> Details:
         perp = np.cross(d, rng.standard_normal(3))
         perp /= np.linalg.norm(perp) + 1e-9
         r_here = ra + (rd - ra) * (i + t) / (len(pts) - 1)
-        _calc_spot(cx, axis + perp * r_here, fid, _u(rng, 2.5, 4.5), deny)
+        _calc_spot(cx, axis + perp * r_here, fid, _u(rng, 3.0, 5.0), deny, d / (np.linalg.norm(d) + 1e-9))
     return {"segment": "arch and descending aorta"}
 
 
@@ -389,12 +394,12 @@ def lymphadenopathy(cx: _Ctx, fid: int) -> Details:
     rng, an = cx.rng, cx.an
     tu, tv, _ = an.trachea
     names = list(_STATIONS)
-    pick = rng.choice(len(names), size=int(rng.integers(1, 5)), replace=False)
+    pick = rng.choice(len(names), size=int(rng.integers(2, 6)), replace=False)
     allow = ids_of(["mediastinal_fat", "lungs_with_vessels", "pericardial_fat", "lymph_node"])
     sizes = []
     for i in pick:
         du, dv, w = _STATIONS[names[int(i)]]
-        short = _u(rng, 11, 22)
+        short = _u(rng, 14, 28)
         c = np.array([tu + du, tv + dv, w])
         cx.cv.ellipsoid(c, (short / 2, short / 2, short * _u(rng, 0.6, 0.8)), _u(rng, 30, 50), organ="lymph_node",
                         finding=fid, allow=allow)  # fmt: skip
@@ -428,7 +433,7 @@ def medical_material(cx: _Ctx, fid: int) -> Details:
     chosen = [kinds[int(i)] for i in rng.choice(4, size=1 if rng.random() < 0.75 else 2, replace=False)]
     tu, tv, _ = an.trachea
     hc, hr = an.heart_center, an.heart_radii
-    metal, wire_r = an.hu["metal"], max(1.2, 0.5 * cv.h)
+    metal, wire_r = an.hu["metal"], max(1.6, 0.6 * cv.h)
     svc = [np.array([tu - 26, tv - 20, 45.0]), np.array([tu - 26, tv - 22, hc[2] + 0.6 * hr[2]])]
     ra = hc + np.array([-0.55 * hr[0], -0.1 * hr[1], 0.2 * hr[2]])
 
@@ -441,7 +446,7 @@ def medical_material(cx: _Ctx, fid: int) -> Details:
         if kind in ("port catheter", "pacemaker"):
             side = -1 if kind == "port catheter" else 1
             g = chest_wall_point(side, an.w_apex - 35)
-            radii = (12, 5, 12) if kind == "port catheter" else (22, 5, 25)
+            radii = (15, 7, 15) if kind == "port catheter" else (24, 8, 28)
             cv.ellipsoid(g, radii, metal, organ="device", finding=fid)
             path = [g, np.array([side * 35.0, tv - 30, an.w_apex - 45]), *svc, ra]
             cv.polyline(
