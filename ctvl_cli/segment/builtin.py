@@ -63,7 +63,7 @@ def segment_builtin(vol: Volume, organs: list[str] | None = None) -> Segmentatio
             continue
         mask = getattr(m, o)
         if not mask.any():
-            warnings.append(f"{o}: not found ({m.why.get(o, 'not in the field of view?')})")
+            warnings.append(f"{o} not found: {m.why.get(o, 'not in the field of view?')}")
             continue
         out[mask] = lab[o]
     if f != [1, 1, 1]:
