@@ -237,7 +237,15 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/segment-organs") words="--help"
+        "/segment-organs") words="--out -o --backend --organs --split --preview --fast --format -f --help"
+            case "$prev" in
+                --out) files=1 ;;
+                -o) files=1 ;;
+                --backend) files=1 ;;
+                --organs) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
         "/zeroshot") words="eval score --help"
             ;;

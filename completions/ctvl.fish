@@ -8,7 +8,7 @@ complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d '(not built ye
 complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and download registered models.'
 complete -c ctvl -n '__fish_use_subcommand' -a phantom -d 'Write N phantom chest CTs, reports.csv, labels.csv (CT-RATEs 18 columns) and pairs.csv.'
 complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d 'Image-to-image and report-to-image search over FAISS indexes, plus CT-CLIPs retrieval metrics.'
-complete -c ctvl -n '__fish_use_subcommand' -a segment-organs -d '(not built yet) Organ masks (lungs, heart, aorta, airways...) from chest CT.'
+complete -c ctvl -n '__fish_use_subcommand' -a segment-organs -d 'Organ masks of CT scans\: per scan a multilabel NIfTI on the input grid (<scan>_organs.nii.gz), its label'
 complete -c ctvl -n '__fish_use_subcommand' -a zeroshot -d 'Zero-shot abnormality probabilities from label prompts (`score`, the default) and their evaluation (`eval`). `ctvl zeroshot SCANS... --labels labels.txt` is `ctvl zeroshot score ...`.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -a info -d 'Summarise a cache\: models, entry counts, runs, pending journal.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -a ls -d 'List cached entries.'
@@ -165,6 +165,13 @@ complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -F
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l out -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l backend -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l organs -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l split
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l preview
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l fast
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot' -a eval -d 'Per-finding AUROC, F1, accuracy, precision, recall at CT-CLIPs threshold (ROC point closest to (0,1)),'
