@@ -38,6 +38,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from embed' -l batch-size -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l workers -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l device -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l shard -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l regions -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -F
@@ -140,6 +141,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l gpu
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l no-gpu
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l memory-budget -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l region -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -F
@@ -162,6 +164,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l cache -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l regions -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -F
@@ -195,6 +198,8 @@ complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l batch-size -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l workers -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l region -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l regions -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -F
