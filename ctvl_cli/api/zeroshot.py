@@ -202,6 +202,7 @@ def zeroshot(
                 f"head {head} was trained on embeddings of {h.model_name}, not of {card.name}",
                 hint=f"pass --model {h.model_name}",
             )
+    res_warnings: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ctvl-zs-") as tmp:
         cache_path = Path(cache) if cache is not None else Path(tmp) / "emb.h5"
         failures: list = []
@@ -225,7 +226,7 @@ def zeroshot(
             ok = [it for it in er.items if it.kind == kind and it.status != "failed"]
             ids, emb, recs = cached_images(cache_path, key, ids=[it.id for it in ok], kind=kind)
             if region is not None:
-                res_warnings = list(er.warnings)
+                res_warnings += er.warnings
                 missing = {it.source for it in er.items if it.kind == "image"} - {it.source for it in ok}
                 res_warnings += [
                     f"{Path(m).name}: no {region} region (organ empty or not segmented)"
@@ -263,7 +264,7 @@ def zeroshot(
                 else np.zeros((0, len(findings)))
             )
             res = ZeroshotResult(model=card.name, findings=[f.name for f in findings])
-    res.warnings = locals().get("res_warnings", [])
+    res.warnings = res_warnings
     res.names = [r["name"] for r in recs]
     res.sources = [r["source"] for r in recs]
     res.probs = probs
