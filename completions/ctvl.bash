@@ -66,7 +66,7 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/embed") words="--cache -c --model -m --reports --weights --batch-size -b --workers -j --device --shard --format -f --help"
+        "/embed") words="--cache -c --model -m --reports --weights --batch-size -b --workers -j --device --shard --regions --format -f --help"
             case "$prev" in
                 --cache) files=1 ;;
                 -c) files=1 ;;
@@ -80,6 +80,7 @@ _ctvl() {
                 -j) files=1 ;;
                 --device) files=1 ;;
                 --shard) files=1 ;;
+                --regions) files=1 ;;
                 --format) values="human json jsonl csv" ;;
                 -f) values="human json jsonl csv" ;;
             esac
@@ -192,7 +193,7 @@ _ctvl() {
             ;;
         "/retrieve") words="build eval query --help"
             ;;
-        "/retrieve/build") words="--cache -c --index -i --model -m --kind --add --overwrite --gpu --no-gpu --memory-budget --format -f --help"
+        "/retrieve/build") words="--cache -c --index -i --model -m --kind --add --overwrite --gpu --no-gpu --memory-budget --region --format -f --help"
             case "$prev" in
                 --cache) files=1 ;;
                 -c) files=1 ;;
@@ -202,6 +203,7 @@ _ctvl() {
                 -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
                 --kind) files=1 ;;
                 --memory-budget) files=1 ;;
+                --region) files=1 ;;
                 --format) values="human json jsonl csv" ;;
                 -f) values="human json jsonl csv" ;;
             esac
@@ -220,7 +222,7 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/retrieve/query") words="--index -i --image --text --reports -k --k --exclude-self --model -m --cache --device --format -f --help"
+        "/retrieve/query") words="--index -i --image --text --reports -k --k --exclude-self --model -m --cache --device --regions --format -f --help"
             case "$prev" in
                 --index) files=1 ;;
                 -i) files=1 ;;
@@ -233,11 +235,20 @@ _ctvl() {
                 -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
                 --cache) files=1 ;;
                 --device) files=1 ;;
+                --regions) files=1 ;;
                 --format) values="human json jsonl csv" ;;
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/segment-organs") words="--help"
+        "/segment-organs") words="--out -o --backend --organs --split --preview --fast --format -f --help"
+            case "$prev" in
+                --out) files=1 ;;
+                -o) files=1 ;;
+                --backend) files=1 ;;
+                --organs) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
         "/zeroshot") words="eval score --help"
             ;;
@@ -252,7 +263,7 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/zeroshot/score") words="--labels -l --model -m --cache -c --templates -t --head --threshold --weights --batch-size -b --workers -j --device --format -f --help"
+        "/zeroshot/score") words="--labels -l --model -m --cache -c --templates -t --head --threshold --weights --batch-size -b --workers -j --device --region --regions --format -f --help"
             case "$prev" in
                 --labels) files=1 ;;
                 -l) files=1 ;;
@@ -270,6 +281,8 @@ _ctvl() {
                 --workers) files=1 ;;
                 -j) files=1 ;;
                 --device) files=1 ;;
+                --region) files=1 ;;
+                --regions) files=1 ;;
                 --format) values="human json jsonl csv" ;;
                 -f) values="human json jsonl csv" ;;
             esac

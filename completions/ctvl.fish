@@ -8,7 +8,7 @@ complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d '(not built ye
 complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and download registered models.'
 complete -c ctvl -n '__fish_use_subcommand' -a phantom -d 'Write N phantom chest CTs, reports.csv, labels.csv (CT-RATEs 18 columns) and pairs.csv.'
 complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d 'Image-to-image and report-to-image search over FAISS indexes, plus CT-CLIPs retrieval metrics.'
-complete -c ctvl -n '__fish_use_subcommand' -a segment-organs -d '(not built yet) Organ masks (lungs, heart, aorta, airways...) from chest CT.'
+complete -c ctvl -n '__fish_use_subcommand' -a segment-organs -d 'Organ masks of CT scans\: per scan a multilabel NIfTI on the input grid (<scan>_organs.nii.gz), its label'
 complete -c ctvl -n '__fish_use_subcommand' -a zeroshot -d 'Zero-shot abnormality probabilities from label prompts (`score`, the default) and their evaluation (`eval`). `ctvl zeroshot SCANS... --labels labels.txt` is `ctvl zeroshot score ...`.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -a info -d 'Summarise a cache\: models, entry counts, runs, pending journal.'
 complete -c ctvl -n '__fish_seen_subcommand_from cache' -a ls -d 'List cached entries.'
@@ -38,6 +38,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from embed' -l batch-size -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l workers -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l device -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l shard -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from embed' -l regions -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -F
@@ -140,6 +141,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l gpu
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l no-gpu
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l memory-budget -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l region -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -F
@@ -162,9 +164,17 @@ complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l cache -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l regions -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from query' -F
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l out -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l backend -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l organs -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l split
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l preview
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l fast
+complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from segment-organs' -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot' -a eval -d 'Per-finding AUROC, F1, accuracy, precision, recall at CT-CLIPs threshold (ROC point closest to (0,1)),'
@@ -188,6 +198,8 @@ complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l batch-size -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l workers -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l region -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l regions -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from zeroshot ; and __fish_seen_subcommand_from score' -F

@@ -39,6 +39,7 @@ class EmbedResult:
     items: list[ItemResult] = field(default_factory=list)
     elapsed_s: float = 0.0
     interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for it in self.items if it.status == status)
@@ -113,6 +114,7 @@ def embed(
     workers: int = 0,
     device: str = "auto",
     shard: str | None = None,
+    regions: str | None = None,
     commit_every: int = 64,
     command_line: str | None = None,
     on_progress: Callable[[int], None] | None = None,
@@ -130,6 +132,8 @@ def embed(
         workers: parallel decode/preprocess processes (0 = in the main process).
         device: ``auto | cpu | cuda | cuda:N``.
         shard: ``i/n``: only item k with ``k % n == i`` of the sorted inputs (and of the report rows).
+        regions: ``auto`` or a folder of ``segment-organs`` masks: also store one embedding per (scan, organ)
+            (see ``ctvl_cli.api.regions``). Needs a model whose card lists the ``feature_map`` capability.
         commit_every: fold the write-ahead journal into the HDF5 file every this many new entries.
     Returns:
         An :class:`EmbedResult` listing every input's status. Failed inputs do not raise.
@@ -165,8 +169,19 @@ def embed(
         )
     key = model_key(card=card.to_dict(), weights_sha256=weights_sha, preprocess=card.preprocess.to_dict())
     result = EmbedResult(model=card.name, model_key=key, cache=str(cache))
+    region_src = None
+    if regions is not None:
+        from ctvl_cli.api.regions import RegionSource
+
+        if "feature_map" not in card.capabilities:
+            raise UsageError(f"model {card.name} exposes no spatial feature map", hint="--regions needs one")
+        if not paths:
+            raise UsageError("--regions needs volumes", hint="pass scan paths")
+        region_src = RegionSource(regions)
+        if region_src.note:
+            result.warnings.append(region_src.note)
     if on_start:
-        on_start(len(paths) + len(rows))
+        on_start(len(paths) * (2 if regions else 1) + len(rows))
 
     with EmbeddingCache.open(cache, writable=True) as store:
         store.register_model(
@@ -231,7 +246,7 @@ def embed(
             if on_progress:
                 on_progress(1)
 
-        if not pending and not pending_rows:
+        if not pending and not pending_rows and region_src is None:
             result.elapsed_s = time.perf_counter() - t0
             return result
 
@@ -338,6 +353,23 @@ def embed(
                 )
                 if on_progress:
                     on_progress(len(chunk))
+            # ---- per-organ region embeddings --------------------------------------------------------------------
+            if region_src is not None:
+                from ctvl_cli.api.regions import embed_regions
+
+                failed = {it.source for it in result.items if it.kind == "image" and it.status == "failed"}
+                embed_regions(
+                    store=store,
+                    key=key,
+                    model=mdl,
+                    spec=card.preprocess,
+                    device=dev,
+                    paths=[(p, i) for p, i in todo_paths if p not in failed],
+                    source=region_src,
+                    result=result,
+                    item_cls=ItemResult,
+                    on_progress=on_progress,
+                )
         except KeyboardInterrupt:
             result.interrupted = True
             store.commit()

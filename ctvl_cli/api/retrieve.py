@@ -56,6 +56,7 @@ def build_index(
     overwrite: bool = False,
     gpu: str = "auto",
     memory_budget_gb: float = 8.0,
+    region: str | None = None,
 ) -> BuildResult:
     from ctvl_cli import __version__
     from ctvl_cli.api.zeroshot import cached_images
@@ -63,9 +64,16 @@ def build_index(
 
     t0 = time.perf_counter()
     ref, key, name = _cache_model(cache, model)
-    ids, emb, recs = cached_images(cache, key)
+    if region is None:
+        ids, emb, recs = cached_images(cache, key)
+    else:
+        from ctvl_cli.api.regions import check_region, latest_per_scan
+
+        ids, emb, recs = latest_per_scan(*cached_images(cache, key, kind=check_region(region)))
     if not ids:
-        raise InputError("the cache holds no image embeddings of this model", path=cache)
+        what = f"{region} region" if region else "image"
+        hint = f"ctvl embed SCANS --cache {cache} --regions auto" if region else None
+        raise InputError(f"the cache holds no {what} embeddings of this model", path=cache, hint=hint)
     ngpu = ix.gpu_count()
     if gpu == "yes" and ngpu == 0:
         raise UsageError(
@@ -78,6 +86,12 @@ def build_index(
         if not exists:
             raise UsageError("--add: no index to add to", path=d, hint="build it first (without --add)")
         idx, sc = ix.load(d)
+        if sc.region != (region or ""):
+            raise UsageError(
+                f"index holds {sc.region or 'whole-scan'} embeddings, not {region or 'whole-scan'} ones",
+                path=d,
+                hint="build a separate index per region",
+            )
         if sc.model_key != key:
             raise UsageError(
                 f"index holds embeddings of {sc.model_name} ({sc.model_key[:12]}), cache entries are of "
@@ -115,6 +129,7 @@ def build_index(
         cache=str(Path(cache).resolve()),
         ctvl_version=__version__,
         created=time.time(),
+        region=region or "",
     )
     ix.save(d, idx, sc)
     return BuildResult(str(d), factory, idx.ntotal, len(ids), time.perf_counter() - t0, use_gpu, params)
@@ -150,6 +165,7 @@ def query_index(
     exclude_self: bool = False,
     device: str = "auto",
     gpu: str = "auto",
+    regions: str = "auto",
 ) -> tuple[list[Hit], list]:
     """-> (hits, failed inputs). ``texts`` are (query id, text) pairs."""
     from ctvl_cli.retrieval import index as ix
@@ -165,15 +181,22 @@ def query_index(
 
         with tempfile.TemporaryDirectory(prefix="ctvl-q-") as tmp:
             cpath = Path(cache) if cache else Path(tmp) / "q.h5"
+            kind = f"region:{sc.region}" if sc.region else "image"
             er = embed(
-                inputs=images, model=ref, cache=cpath, device=device, command_line="ctvl retrieve query"
+                inputs=images,
+                model=ref,
+                cache=cpath,
+                device=device,
+                regions=regions if sc.region else None,
+                command_line="ctvl retrieve query",
             )
             failures = er.failures
-            ok = [it for it in er.items if it.status != "failed"]
-            got, emb, _ = cached_images(cpath, sc.model_key, ids=[it.id for it in ok])
+            ok = [it for it in er.items if it.status != "failed" and it.kind == kind]
+            got, emb, recs = cached_images(cpath, sc.model_key, ids=[it.id for it in ok], kind=kind)
             by = dict(zip(got, emb))
+            name_of = {r["id"]: r["name"] for r in recs}
             for it in ok:
-                queries.append((it.name, it.id))
+                queries.append((name_of.get(it.id, it.name), it.id))
                 vecs.append(by[it.id])
     if texts:
         temb = _embed_texts(ref, sc.model_key, [t for _, t in texts], device)

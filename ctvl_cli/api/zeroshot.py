@@ -30,6 +30,7 @@ class ZeroshotResult:
     probs: object = None  # (N, K) numpy array
     failures: list = field(default_factory=list)  # embed ItemResults that failed
     method: str = "prompts"
+    warnings: list = field(default_factory=list)
 
 
 def prompt_id(text: str) -> str:
@@ -52,8 +53,8 @@ def resolve_key(model: str | None, weights: str | None = None):
     )
 
 
-def cached_images(cache: str | Path, key: str, ids: list[str] | None = None):
-    """-> (ids, embeddings (N, D), records) of the images of one model in a cache."""
+def cached_images(cache: str | Path, key: str, ids: list[str] | None = None, *, kind: str = "image"):
+    """-> (ids, embeddings (N, D), records) of the images (or ``region:<organ>`` entries) of one model."""
     from ctvl_cli.cache import EmbeddingCache
 
     with EmbeddingCache.open(cache, writable=False) as store:
@@ -64,7 +65,7 @@ def cached_images(cache: str | Path, key: str, ids: list[str] | None = None):
                 path=cache,
                 hint=f"models in it: {', '.join(names) or 'none'}; run `ctvl embed` first or pass --model",
             )
-        return store.get(key, kind="image", ids=ids)
+        return store.get(key, kind=kind, ids=ids)
 
 
 def encode_texts(card, wpath, texts: Sequence[str], *, device: str = "cpu", hint: str = ""):
@@ -167,11 +168,14 @@ def zeroshot(
     batch_size: int = 4,
     workers: int = 0,
     device: str = "auto",
+    region: str | None = None,
+    regions: str = "auto",
     on_progress: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> ZeroshotResult:
     """Score INPUTS (embedding them into ``cache`` first) or, with no inputs, every image of the model in
-    ``cache``. Findings come from ``labels`` (prompt protocol) or from ``head`` (linear probe)."""
+    ``cache``. Findings come from ``labels`` (prompt protocol) or from ``head`` (linear probe).
+    ``region``: score the per-organ embeddings of that organ (``embed --regions``; masks from ``regions``)."""
     import numpy as np
 
     from ctvl_cli.zeroshot.labels import load_labels
@@ -182,6 +186,11 @@ def zeroshot(
     if not inputs and cache is None:
         raise UsageError("nothing to score", hint="pass scans, or --cache emb.h5 to score every cached scan")
     card, wpath, key = resolve_key(model, weights)
+    kind = "image"
+    if region is not None:
+        from ctvl_cli.api.regions import check_region
+
+        kind = check_region(region)
     findings = load_labels(labels, template_set=templates) if labels is not None else None
     h = None
     if head is not None:
@@ -193,6 +202,7 @@ def zeroshot(
                 f"head {head} was trained on embeddings of {h.model_name}, not of {card.name}",
                 hint=f"pass --model {h.model_name}",
             )
+    res_warnings: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ctvl-zs-") as tmp:
         cache_path = Path(cache) if cache is not None else Path(tmp) / "emb.h5"
         failures: list = []
@@ -207,15 +217,27 @@ def zeroshot(
                 batch_size=batch_size,
                 workers=workers,
                 device=device,
+                regions=regions if region is not None else None,
                 on_progress=on_progress,
                 on_start=on_start,
                 command_line="ctvl zeroshot",
             )
             failures = er.failures
-            ok = [it for it in er.items if it.kind == "image" and it.status != "failed"]
-            ids, emb, recs = cached_images(cache_path, key, ids=[it.id for it in ok])
+            ok = [it for it in er.items if it.kind == kind and it.status != "failed"]
+            ids, emb, recs = cached_images(cache_path, key, ids=[it.id for it in ok], kind=kind)
+            if region is not None:
+                res_warnings += er.warnings
+                missing = {it.source for it in er.items if it.kind == "image"} - {it.source for it in ok}
+                res_warnings += [
+                    f"{Path(m).name}: no {region} region (organ empty or not segmented)"
+                    for m in sorted(missing)
+                ]
         else:
-            ids, emb, recs = cached_images(cache_path, key)
+            ids, emb, recs = cached_images(cache_path, key, kind=kind)
+            if region is not None:
+                from ctvl_cli.api.regions import latest_per_scan
+
+                ids, emb, recs = latest_per_scan(ids, emb, recs)
         if h is not None:
             names = h.findings
             if findings is not None:
@@ -242,6 +264,7 @@ def zeroshot(
                 else np.zeros((0, len(findings)))
             )
             res = ZeroshotResult(model=card.name, findings=[f.name for f in findings])
+    res.warnings = res_warnings
     res.names = [r["name"] for r in recs]
     res.sources = [r["source"] for r in recs]
     res.probs = probs

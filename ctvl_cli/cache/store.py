@@ -439,6 +439,7 @@ class EmbeddingCache:
                     "dim": int(attrs.get("dim", 0) or 0),
                     "images": kinds.count("image"),
                     "texts": kinds.count("text"),
+                    "regions": sum(1 for k in kinds if k.startswith("region:")),
                 }
             )
         return {

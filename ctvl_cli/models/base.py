@@ -27,6 +27,44 @@ class CTModel(nn.Module):
     def image_feature_map(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, d, h, w)
         raise UsageError(f"{type(self).__name__} exposes no spatial feature map")
 
+    # ---- per-organ (region) embeddings ------------------------------------------------------------------------
+    def encode_regions(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Region embeddings ``(B, R, D)`` in the same space as :meth:`encode_image`.
+
+        ``weights`` ``(B, R, *input_shape)`` in [0, 1] are organ masks already in the preprocessed input space (the
+        fraction of each input voxel inside the organ). They are averaged onto the feature grid, and the model's
+        own pooling + projection is applied to the features weighted by them; an all-ones mask gives exactly
+        ``encode_image(x)``."""
+        f = self.image_feature_map(x)
+        return self.pool_regions(f, self.region_grid(weights, f.shape[2:]))
+
+    def region_grid(self, weights: torch.Tensor, grid) -> torch.Tensor:
+        """Input-space weights ``(B, R, *input_shape)`` -> feature-grid weights ``(B, R, *grid)`` (box average)."""
+        b, r = weights.shape[:2]
+        w = torch.nn.functional.adaptive_avg_pool3d(
+            weights.reshape(b * r, 1, *weights.shape[2:]), tuple(grid)
+        )
+        return w.reshape(b, r, *grid)
+
+    def pool_regions(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:  # (B, R, D)
+        raise UsageError(
+            f"{type(self).__name__} has no region pooling", hint="use a model with a feature map"
+        )
+
+
+def masked_mean(f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Weighted mean of feature map ``f`` (B, C, *g) under weights ``w`` (B, R, *g) -> (B, R, C)."""
+    fb = f.flatten(2)
+    wb = w.flatten(2).to(fb.dtype)
+    return torch.einsum("bcn,brn->brc", fb, wb) / wb.sum(-1, keepdim=True).clamp(min=1e-12)
+
+
+def masked_max(f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Maximum of ``f`` over the grid cells with positive weight -> (B, R, C)."""
+    fb = f.flatten(2).unsqueeze(1)  # (B, 1, C, N)
+    on = (w.flatten(2) > 0).unsqueeze(2)  # (B, R, 1, N)
+    return torch.where(on, fb, torch.full_like(fb, float("-inf"))).amax(-1)
+
 
 def normalize_checkpoint(state_dict) -> dict[str, torch.Tensor]:
     """Fixes every official checkpoint needs before its keys are mapped: the ``state_dict``/``model`` wrapper

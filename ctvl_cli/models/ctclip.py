@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctvl_cli.errors import InputError, UsageError
-from ctvl_cli.models.base import CTModel, normalize_checkpoint
+from ctvl_cli.models.base import CTModel, masked_mean, normalize_checkpoint
 
 CTVIT_KEYS = {
     "dim",
@@ -329,6 +329,17 @@ class CTClip(CTModel):
     def image_feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """VQ token grid as ``(B, dim, t, h, w)``."""
         return self.core.visual_transformer(x).permute(0, 4, 1, 2, 3)
+
+    def pool_regions(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """CT-CLIP projects the (h, w) grid of slice-averaged tokens, flattened: each (h, w) column is averaged
+        over t under the region's weights; columns the region does not touch take the region's mean token."""
+        enc = f.permute(0, 2, 3, 4, 1)  # (B, t, h, w, dim)
+        col_w = w.sum(2)  # (B, R, h, w)
+        col = torch.einsum("bthwd,brthw->brhwd", enc, w.to(enc.dtype)) / col_w.clamp(min=1e-12)[..., None]
+        overall = masked_mean(f, w)[:, :, None, None, :]
+        col = torch.where((col_w > 0)[..., None], col, overall)
+        b, r = col.shape[:2]
+        return F.normalize(self.core.to_visual_latent(col.reshape(b, r, -1)), dim=-1)
 
 
 def checkpoint_filter(state_dict: Mapping[str, Any]) -> dict[str, torch.Tensor]:

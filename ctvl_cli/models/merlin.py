@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ctvl_cli.errors import UsageError
-from ctvl_cli.models.base import CTModel, normalize_checkpoint
+from ctvl_cli.models.base import CTModel, masked_mean, normalize_checkpoint
 from ctvl_cli.models.i3d_resnet import BLOCKS_152, FEATURE_DIM, I3DResNet
 
 VARIANTS = ("merlin", "i3d-image")
@@ -137,6 +137,19 @@ class MerlinModel(CTModel):
         """``merlin``: the L2-normalised contrastive embedding; ``i3d-image``: the 2048-d pooled feature."""
         out = self.image_outputs(x)
         return out.get("embedding", out["pooled"])
+
+    def region_grid(self, weights: torch.Tensor, grid) -> torch.Tensor:
+        # the trunk reads (B, 1, H, W, D) as (B, 3, D, H, W) (prepare_input): the weights follow the same permutation
+        return super().region_grid(weights.permute(0, 1, 4, 2, 3), grid)
+
+    def pool_regions(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        pooled = masked_mean(f, w)  # (B, R, 2048)
+        t = self.trunk
+        if t.contrastive_head is None:
+            return pooled
+        b, r, c = pooled.shape
+        e = t.apply_head(t.contrastive_head, pooled.reshape(b * r, c, 1, 1, 1))
+        return _l2(e).reshape(b, r, -1)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if not self.has_text:

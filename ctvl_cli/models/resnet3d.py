@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctvl_cli.errors import InputError, UsageError
-from ctvl_cli.models.base import CTModel
+from ctvl_cli.models.base import CTModel, masked_mean
 
 CXR_BERT = {  # microsoft/BiomedVLP-CXR-BERT-specialized (BERT-base dimensions)
     "vocab_size": 30522,
@@ -123,6 +123,9 @@ class ResNet18Clip(CTModel):
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         f = self.image_feature_map(x).mean(dim=(2, 3, 4))
         return F.normalize(self.to_visual_latent(f), dim=-1)
+
+    def pool_regions(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.to_visual_latent(masked_mean(f, w)), dim=-1)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         h = self.text(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ctvl_cli.models.base import CTModel
+from ctvl_cli.models.base import CTModel, masked_max, masked_mean
 
 
 def _norm(kind: str, c: int) -> nn.Module:
@@ -117,6 +117,14 @@ class SmallClip(CTModel):
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_image_pooled(x)[0]
+
+    def pool_regions(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        p = masked_mean(f, w)
+        if self.pool == "avgmax":
+            p = torch.cat([p, masked_max(f, w)], dim=-1)
+        b, r = p.shape[:2]
+        e = self.img_norm(self.visual_proj(p.reshape(b * r, -1)))
+        return F.normalize(e, dim=-1).reshape(b, r, -1)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         n = input_ids.shape[1]

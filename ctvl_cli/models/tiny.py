@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ctvl_cli.models.base import CTModel
+from ctvl_cli.models.base import CTModel, masked_mean
 
 
 class TinyClip(CTModel):
@@ -52,6 +52,10 @@ class TinyClip(CTModel):
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         e = self.visual_proj(self.visual(x).mean(dim=(2, 3, 4)))
+        return F.normalize(e, dim=-1) if self.normalize else e
+
+    def pool_regions(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        e = self.visual_proj(masked_mean(f, w))
         return F.normalize(e, dim=-1) if self.normalize else e
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

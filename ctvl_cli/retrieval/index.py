@@ -153,6 +153,7 @@ class Sidecar:
     created: float = 0.0
     updated: float = 0.0
     metric: str = "inner product of L2-normalised embeddings (cosine)"
+    region: str = ""  # organ of per-organ (region) embeddings; "" = whole scans
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=1)

@@ -25,6 +25,7 @@ Examples:
   ctvl embed scans/ --model ctvl-tiny-test --cache emb.h5
   ctvl embed 'data/**/*.nii.gz' @more.txt --reports reports.csv --cache emb.h5 --workers 2
   ctvl embed scans/ --cache shard3.h5 --shard 3/8   # array job; join with `ctvl cache merge`
+  ctvl embed scans/ --cache emb.h5 --regions auto     # plus one embedding per (scan, organ)
 """
 
 
@@ -66,6 +67,14 @@ def embed_cmd(
     shard: Annotated[
         str | None, typer.Option("--shard", help="i/n: embed only shard i of n (0 <= i < n).")
     ] = None,
+    regions: Annotated[
+        str | None,
+        typer.Option(
+            "--regions",
+            help="Also store one embedding per (scan, organ): auto (segment now) or MASK_DIR (the -o folder of "
+            "`ctvl segment-organs`). Features are pooled inside each organ on the model's feature grid.",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.human,
 ) -> None:
     """Embed CT volumes and report texts; skips what is already in the cache.
@@ -87,6 +96,7 @@ def embed_cmd(
             workers=workers,
             device=device,
             shard=shard,
+            regions=regions,
             command_line=shlex.join(["ctvl", "embed", *sys.argv[2:]]),
             on_start=lambda n: bar.update(total=n),
             on_progress=bar.advance,
@@ -103,6 +113,8 @@ def embed_cmd(
         for it in res.items
     ]
     output.write_table(rows, fmt, columns=["name", "kind", "status", "id", "source", "error"])
+    for w in res.warnings:
+        output.warn(w)
     output.info(
         f"{res.model}: {res.count('embedded')} embedded, {res.count('cached')} already cached, "
         f"{res.count('failed')} failed in {res.elapsed_s:.1f} s -> {res.cache}"

@@ -23,6 +23,7 @@ Examples:
   ctvl embed scans/ --cache emb.h5 && ctvl retrieve build --cache emb.h5 --index idx/
   ctvl retrieve build --cache emb.h5 --index idx/ --add          # index scans embedded since
   ctvl retrieve build --cache emb.h5 --index idx/ --kind ivfpq --memory-budget 2 --overwrite
+  ctvl retrieve build --cache emb.h5 --index heart-idx/ --region heart     # after embed --regions
 """
 
 QUERY_EXAMPLES = """\b
@@ -67,6 +68,14 @@ def build_cmd(
     memory_budget: Annotated[
         float, typer.Option("--memory-budget", help="GB the index may use (auto choice).")
     ] = 8.0,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="Index the per-organ embeddings of this organ (from `ctvl embed --regions`) instead of whole "
+            "scans; queries then use the same organ of the query scans.",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.human,
 ) -> None:
     """Build a FAISS index (cosine) over a cache's image embeddings, with a sidecar JSON of ids and sources."""
@@ -81,6 +90,7 @@ def build_cmd(
         overwrite=overwrite,
         gpu="auto" if gpu is None else ("yes" if gpu else "no"),
         memory_budget_gb=memory_budget,
+        region=region,
     )
     output.write_record(
         {
@@ -112,6 +122,12 @@ def query_cmd(
         Path | None, typer.Option("--cache", help="Cache to reuse for query scan embeddings.")
     ] = None,
     device: DeviceOpt = "auto",
+    regions: Annotated[
+        str,
+        typer.Option(
+            "--regions", help="Region index: organ masks of the query scans, auto (segment now) or MASK_DIR."
+        ),
+    ] = "auto",
     fmt: FormatOpt = Format.human,
 ) -> None:
     """Ranked nearest scans for image queries (image->image) or report texts (report->image)."""
@@ -133,6 +149,7 @@ def query_cmd(
         cache=cache,
         exclude_self=exclude_self,
         device=device,
+        regions=regions,
     )
     rows = [
         {"query": h.query, "rank": h.rank, "scan": h.name, "score": round(h.score, 6), "source": h.source}

@@ -46,6 +46,7 @@ Examples:
   ctvl zeroshot --cache emb.h5 --labels labels.txt --templates ensemble      # every cached scan
   ctvl zeroshot scans/ --labels labels.txt --threshold thresholds.json       # adds 0/1 calls
   ctvl zeroshot scans/ --head probe.safetensors --cache emb.h5               # linear probe instead of prompts
+  ctvl zeroshot scans/ --labels labels.txt --cache emb.h5 --region lung       # per-organ embeddings
 """
 
 
@@ -117,6 +118,17 @@ def score_cmd(
     ] = 4,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Parallel decode processes.")] = 0,
     device: DeviceOpt = "auto",
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="Score the per-organ embeddings of this organ (e.g. lung, mediastinum, heart) instead of whole "
+            "scans; inputs get them with --regions masks.",
+        ),
+    ] = None,
+    regions: Annotated[
+        str, typer.Option("--regions", help="With --region and inputs: auto (segment now) or MASK_DIR.")
+    ] = "auto",
     fmt: FormatOpt = Format.human,
 ) -> None:
     """P(finding present) per scan: CT-CLIP's protocol ("{X} is present." vs "{X} is not present.", softmax
@@ -136,9 +148,13 @@ def score_cmd(
             batch_size=batch_size,
             workers=workers,
             device=device,
+            region=region,
+            regions=regions,
             on_start=lambda n: bar.update(total=n),
             on_progress=bar.advance,
         )
+    for w in res.warnings:
+        output.warn(w)
     thr = _thresholds(threshold, res.findings)
     rows = []
     for i, name in enumerate(res.names):
@@ -152,7 +168,8 @@ def score_cmd(
         rows.append(row)
     cols = ["scan", *res.findings, *([f"{f} (call)" for f in res.findings] if thr else []), "source"]
     output.write_table(rows, fmt, columns=cols)
-    output.info(f"{res.model}: {len(rows)} scans x {len(res.findings)} findings ({res.method})")
+    what = f"{res.method}, region {region}" if region else res.method
+    output.info(f"{res.model}: {len(rows)} scans x {len(res.findings)} findings ({what})")
     if res.failures:
         exit_with_failures(f"{len(res.failures)} input(s) failed (their rows are missing):", res.failures)
 
