@@ -40,7 +40,7 @@ def test_version(runner):
     assert r.stdout.strip() == f"ctvl {__version__}"
 
 
-@pytest.mark.parametrize("name", ["segment-organs", "generate-report"])
+@pytest.mark.parametrize("name", ["segment-organs"])
 def test_unbuilt_commands_say_so_and_exit_2(runner, name):
     from ctvl_cli.cli.commands.planned import PLANNED
 

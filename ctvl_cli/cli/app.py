@@ -38,13 +38,14 @@ def _root(
 
 
 def _register() -> None:
-    from ctvl_cli.cli.commands import cache, embed, finetune, models, phantom, retrieve, zeroshot
+    from ctvl_cli.cli.commands import cache, embed, finetune, models, phantom, report, retrieve, zeroshot
 
     embed.register(app)
     phantom.register(app)
     zeroshot.register(app)
     retrieve.register(app)
-    register_planned(app, ["segment-organs", "generate-report"])
+    register_planned(app, ["segment-organs"])
+    report.register(app)
     finetune.register(app)
     app.add_typer(models.app, name="models", help="List, inspect and download registered models.")
     app.add_typer(cache.app, name="cache", help="Inspect, verify and merge HDF5 embedding caches.")

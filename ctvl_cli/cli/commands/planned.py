@@ -12,7 +12,6 @@ PLANNED: dict[str, tuple[str, str]] = {
     "zeroshot": ("Zero-shot abnormality probabilities from label prompts.", "issue #4"),
     "retrieve": ("Image-to-image and report-to-image search, plus retrieval metrics.", "issue #4"),
     "segment-organs": ("Organ masks (lungs, heart, aorta, airways...) from chest CT.", "issue #6"),
-    "generate-report": ("Radiology report generation from a CT volume.", "issue #7"),
     "finetune": ("Contrastive fine-tuning and linear probes.", "issue #3"),
 }
 
