@@ -18,7 +18,7 @@ else
     TORCH_ARGS := -c constraints/cpu.txt --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match
   endif
 endif
-EXTRAS  ?= $(EXTRA),dev,astra
+EXTRAS  ?= $(EXTRA),dev,astra,lora,metrics
 
 .PHONY: install test test-fast lint completions bench clean train-default train-report-default
 
