@@ -93,7 +93,9 @@ def test_generate_lm_decodings_batch_and_failures(runner, world, scratch_run, tm
     g1 = runner.invoke(app, [*base[:-2], "-b", "1", "-f", "jsonl"])
     g3 = runner.invoke(app, [*base[:-2], "-b", "3", "-f", "jsonl"])
     assert g1.stdout == g3.stdout and len(g1.stdout.splitlines()) == 3
-    r = runner.invoke(app, [*base[:-3], "-f", "csv"])
+    r = runner.invoke(
+        app, ["generate-report", *scans[:2], "--model", str(run), "--max-new-tokens", "8", "-f", "csv"]
+    )
     assert r.exit_code == 0, r.stderr
     rows = list(csv.DictReader(r.stdout.splitlines()))
     assert len(rows) == 2 and set(rows[0]) == {"id", "method", "model", "report", "source", "note"}

@@ -45,6 +45,7 @@ class GenerateResult:
     model: str
     reports: list[Generated] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C during generation: ``reports`` holds what was finished
 
 
 def choose_method(method: str, model: str | None) -> str:
@@ -139,21 +140,24 @@ def _lm(inputs, model, gen_kw, seed, batch_size, workers, device, on_start, on_p
         worker_init_fn=_worker_init if workers else None,
     )
     torch.manual_seed(seed)
-    for batch in loader:
-        ok = []
-        for i, x, _meta, err in batch:
-            if err is not None:
-                res.failures.append(Failure(paths[i], err))
-            else:
-                ok.append((i, x))
-        if ok:
-            xs = torch.stack([x for _, x in ok]).to(dev)
-            fm = rm.feature_tokens(encoder, xs)
-            texts = rm.decode(tok, net.generate(fm, **gen_kw), net.ids)
-            for (i, _), t in zip(ok, texts):
-                res.reports.append(Generated(_name(paths[i]), paths[i], "lm", card["name"], t))
-        if on_progress:
-            on_progress(len(batch))
+    try:
+        for batch in loader:
+            ok = []
+            for i, x, _meta, err in batch:
+                if err is not None:
+                    res.failures.append(Failure(paths[i], err))
+                else:
+                    ok.append((i, x))
+            if ok:
+                xs = torch.stack([x for _, x in ok]).to(dev)
+                fm = rm.feature_tokens(encoder, xs)
+                texts = rm.decode(tok, net.generate(fm, **gen_kw), net.ids)
+                for (i, _), t in zip(ok, texts):
+                    res.reports.append(Generated(_name(paths[i]), paths[i], "lm", card["name"], t))
+            if on_progress:
+                on_progress(len(batch))
+    except KeyboardInterrupt:
+        res.interrupted = True  # the finished reports are returned and written
     return res
 
 

@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 from ctvl_cli.cli import output
 from ctvl_cli.cli.common import DeviceOpt, FormatOpt, handle_errors, progress_or_interrupt
 from ctvl_cli.cli.output import Format
-from ctvl_cli.errors import EXIT_FAILURE
+from ctvl_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED
 
 
 class DefaultGenerateGroup(TyperGroup):
@@ -112,7 +112,9 @@ def generate_cmd(
         from ctvl_cli.reports.labeler import FINDINGS
 
         thr = _thresholds(threshold, list(FINDINGS)) or 0.5
-    kept = "interrupted; nothing was written"
+    kept = "interrupted; no report was written" + (
+        f" (finished embeddings are kept in {cache})" if cache else ""
+    )
     with progress_or_interrupt("generating", kept) as bar:
         res = generate_reports(
             inputs=inputs,
@@ -138,6 +140,9 @@ def generate_cmd(
     rows = [r.__dict__ for r in res.reports]
     output.write_table(rows, fmt, columns=["id", "method", "model", "report", "source", "note"])
     output.info(f"{len(rows)} report(s) by method {res.method} ({res.model})")
+    if res.interrupted:
+        output.error(f"interrupted: the {len(rows)} report(s) finished before Ctrl-C are written above")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if res.failures:
         import sys
 
