@@ -223,3 +223,21 @@ def test_auto_method_without_packaged_report_model_is_template(runner, world, mo
         app, ["generate-report", str(world / "ph" / "phantom_7_000000.nii.gz"), "--method", "lm"]
     )
     assert r.exit_code == 2 and "make train-report-default" in r.stderr
+
+
+def test_ctrl_c_writes_finished_reports(runner, world, scratch_run, monkeypatch):
+    from ctvl_cli.reports import model as rm
+
+    real, calls = rm.ReportLM.generate, []
+
+    def flaky(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(rm.ReportLM, "generate", flaky)
+    scans = [str(world / "ph" / f"phantom_7_00000{i}.nii.gz") for i in range(3)]
+    r = runner.invoke(app, ["generate-report", *scans, "--model", str(scratch_run[0]), "-b", "1", "--max-new-tokens", "8", "-f", "jsonl"])  # fmt: skip
+    assert r.exit_code == 130 and "interrupted" in r.stderr
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["phantom_7_000000"]
