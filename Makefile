@@ -18,9 +18,9 @@ else
     TORCH_ARGS := -c constraints/cpu.txt --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match
   endif
 endif
-EXTRAS  ?= $(EXTRA),dev,astra
+EXTRAS  ?= $(EXTRA),dev,astra,lora,metrics
 
-.PHONY: install test test-fast lint completions bench clean train-default
+.PHONY: install test test-fast lint completions bench clean train-default train-report-default
 
 install:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -68,3 +68,25 @@ train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/p
 	  --warmup 200 --text-aug-whole 0.15 --labels build/phantom-train/labels.csv --label-weight 10 \
 	  --save-every 100 --input-cache build/phantom-inputs -j 1; fi
 	$(BIN)/python -m ctvl_cli.train.package_default $(RUN)
+
+# --- the embedded report model `ctvl-phantom-report` (about 25 min on 2 free CPU cores; resumes if interrupted) ---
+# Projector + a small GPT-2 trained from scratch on phantom reports, over the frozen ctvl-phantom encoder: re-run
+# after ctvl-phantom is retrained (the report model records the encoder's key and refuses other weights).
+REPORT_N      ?= 800
+REPORT_EPOCHS ?= 14
+REPORT_RUN    := build/ctvl-phantom-report-run
+
+build/report-train/pairs.csv:
+	$(CTVL) phantom build/report-train -n $(REPORT_N) --seed 1000 --workers 2 --format json > /dev/null
+build/report-val/pairs.csv:
+	$(CTVL) phantom build/report-val -n 64 --seed 2000 --workers 2 --format json > /dev/null
+build/report-lm/config.json: build/report-train/pairs.csv
+	$(CTVL) finetune tokenizer --texts build/report-train/reports.csv --out build/report-tokenizer --vocab-size 1024 --cased
+	$(BIN)/python -m ctvl_cli.train.report_default init-lm build/report-tokenizer build/report-lm
+
+train-report-default: build/report-train/pairs.csv build/report-val/pairs.csv build/report-lm/config.json
+	if [ -f $(REPORT_RUN)/checkpoint.pt ]; then $(CTVL) finetune report --out $(REPORT_RUN) --resume -j 1; else \
+	$(CTVL) finetune report --pairs build/report-train/pairs.csv --llm build/report-lm --llm-train full \
+	  --val-pairs build/report-val/pairs.csv --val-max 64 --out $(REPORT_RUN) --epochs $(REPORT_EPOCHS) \
+	  -b 32 --lr 1e-3 --warmup 100 --max-len 320 --save-every 50 -j 1; fi
+	$(BIN)/python -m ctvl_cli.train.report_default package $(REPORT_RUN)

@@ -16,8 +16,11 @@ _ctvl() {
             "/finetune") path="$path/finetune" ;;
             "/finetune/clip") path="$path/clip" ;;
             "/finetune/probe") path="$path/probe" ;;
+            "/finetune/report") path="$path/report" ;;
             "/finetune/tokenizer") path="$path/tokenizer" ;;
             "/generate-report") path="$path/generate-report" ;;
+            "/generate-report/eval") path="$path/eval" ;;
+            "/generate-report/generate") path="$path/generate" ;;
             "/models") path="$path/models" ;;
             "/models/info") path="$path/info" ;;
             "/models/list") path="$path/list" ;;
@@ -85,7 +88,7 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/finetune") words="clip probe tokenizer --help"
+        "/finetune") words="clip probe report tokenizer --help"
             ;;
         "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --text-aug-whole --labels --label-weight --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
             case "$prev" in
@@ -140,6 +143,48 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
+        "/finetune/report") words="--out -o --pairs --llm --tokenizer --model -m --weights --projector --queries --projector-heads --pool-kernel --llm-train --lora-r --lora-alpha --lora-targets --max-len --epochs --batch-size -b --accum --lr --llm-lr --weight-decay --grad-clip --warmup --val-pairs --val-max --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
+            case "$prev" in
+                --out) files=1 ;;
+                -o) files=1 ;;
+                --pairs) files=1 ;;
+                --llm) files=1 ;;
+                --tokenizer) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --weights) files=1 ;;
+                --projector) files=1 ;;
+                --queries) files=1 ;;
+                --projector-heads) files=1 ;;
+                --pool-kernel) files=1 ;;
+                --llm-train) files=1 ;;
+                --lora-r) files=1 ;;
+                --lora-alpha) files=1 ;;
+                --lora-targets) files=1 ;;
+                --max-len) files=1 ;;
+                --epochs) files=1 ;;
+                --batch-size) files=1 ;;
+                -b) files=1 ;;
+                --accum) files=1 ;;
+                --lr) files=1 ;;
+                --llm-lr) files=1 ;;
+                --weight-decay) files=1 ;;
+                --grad-clip) files=1 ;;
+                --warmup) files=1 ;;
+                --val-pairs) files=1 ;;
+                --val-max) files=1 ;;
+                --seed) files=1 ;;
+                --save-every) files=1 ;;
+                --max-steps) files=1 ;;
+                --image-root) files=1 ;;
+                --input-cache) files=1 ;;
+                --workers) files=1 ;;
+                -j) files=1 ;;
+                --device) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
         "/finetune/tokenizer") words="--texts --out -o --vocab-size --max-length --cased --format -f --help"
             case "$prev" in
                 --texts) files=1 ;;
@@ -151,7 +196,41 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/generate-report") words="--help"
+        "/generate-report") words="eval generate --help"
+            ;;
+        "/generate-report/eval") words="--pred --truth --per-finding --format -f --help"
+            case "$prev" in
+                --pred) files=1 ;;
+                --truth) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/generate-report/generate") words="--method --model -m --index -i --exclude-self --threshold --cache -c --decoding --beams --temperature --top-p --repetition-penalty --max-new-tokens --seed --batch-size -b --workers -j --device --format -f --help"
+            case "$prev" in
+                --method) files=1 ;;
+                --model) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
+                --index) files=1 ;;
+                -i) files=1 ;;
+                --threshold) files=1 ;;
+                --cache) files=1 ;;
+                -c) files=1 ;;
+                --decoding) files=1 ;;
+                --beams) files=1 ;;
+                --temperature) files=1 ;;
+                --top-p) files=1 ;;
+                --repetition-penalty) files=1 ;;
+                --max-new-tokens) files=1 ;;
+                --seed) files=1 ;;
+                --batch-size) files=1 ;;
+                -b) files=1 ;;
+                --workers) files=1 ;;
+                -j) files=1 ;;
+                --device) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
             ;;
         "/models") words="info list pull --help"
             ;;
@@ -193,7 +272,7 @@ _ctvl() {
             ;;
         "/retrieve") words="build eval query --help"
             ;;
-        "/retrieve/build") words="--cache -c --index -i --model -m --kind --add --overwrite --gpu --no-gpu --memory-budget --region --format -f --help"
+        "/retrieve/build") words="--cache -c --index -i --model -m --kind --add --overwrite --gpu --no-gpu --memory-budget --region --reports --format -f --help"
             case "$prev" in
                 --cache) files=1 ;;
                 -c) files=1 ;;
@@ -204,6 +283,7 @@ _ctvl() {
                 --kind) files=1 ;;
                 --memory-budget) files=1 ;;
                 --region) files=1 ;;
+                --reports) files=1 ;;
                 --format) values="human json jsonl csv" ;;
                 -f) values="human json jsonl csv" ;;
             esac

@@ -3,8 +3,8 @@
 complete -c ctvl -f
 complete -c ctvl -n '__fish_use_subcommand' -a cache -d 'Inspect, verify and merge HDF5 embedding caches.'
 complete -c ctvl -n '__fish_use_subcommand' -a embed -d 'Embed CT volumes and report texts; skips what is already in the cache.'
-complete -c ctvl -n '__fish_use_subcommand' -a finetune -d 'Contrastive fine-tuning, linear probes and report tokenizers.'
-complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d '(not built yet) Radiology report generation from a CT volume.'
+complete -c ctvl -n '__fish_use_subcommand' -a finetune -d 'Contrastive fine-tuning, report generators, linear probes and report tokenizers.'
+complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d 'Radiology reports from CT volumes (`generate`, the default) and their evaluation (`eval`). `ctvl generate-report SCANS...` is `ctvl generate-report generate SCANS...`.'
 complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and download registered models.'
 complete -c ctvl -n '__fish_use_subcommand' -a phantom -d 'Write N phantom chest CTs, reports.csv, labels.csv (CT-RATEs 18 columns) and pairs.csv.'
 complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d 'Image-to-image and report-to-image search over FAISS indexes, plus CT-CLIPs retrieval metrics.'
@@ -44,6 +44,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from embed' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from embed' -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a clip -d 'Contrastive image-report training (CLIP loss) of a registry model; the run directory becomes a model.'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a probe -d 'Multi-label linear probe on cached image embeddings; `ctvl zeroshot --head OUT` applies it.'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a report -d 'Train a report generator\: frozen image encoder -> projector -> causal LM (projector only, LoRA, or the'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -a tokenizer -d 'Train a WordPiece tokenizer on report text (loadable with transformers AutoTokenizer).'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l out -r -F
@@ -93,6 +94,45 @@ complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from probe' -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l out -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l pairs -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l llm -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l tokenizer -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l weights -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l projector -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l queries -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l projector-heads -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l pool-kernel -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l llm-train -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l lora-r -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l lora-alpha -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l lora-targets -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l max-len -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l epochs -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l batch-size -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l accum -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l lr -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l llm-lr -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l weight-decay -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l grad-clip -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l warmup -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l val-pairs -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l val-max -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l seed -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l save-every -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l max-steps -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l image-root -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l input-cache -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l workers -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l amp
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l no-amp
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l resume
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l overwrite
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from report' -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l texts -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l out -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l vocab-size -r -F
@@ -101,8 +141,34 @@ complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -a eval -d 'BLEU-1..4, ROUGE-L, METEOR (when NLTKs WordNet data is installed) and clinical efficacy\: precision,'
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -a generate -d 'One report per scan (columns id, method, model, report, source, note). A scan that cannot be read is'
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -l help
-complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from eval' -l pred -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from eval' -l truth -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from eval' -l per-finding
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from eval' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from eval' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from eval' -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l method -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l model -x -a 'ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra'
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l index -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l exclude-self
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l threshold -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l cache -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l decoding -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l beams -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l temperature -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l top-p -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l repetition-penalty -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l max-new-tokens -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l seed -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l batch-size -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l workers -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l device -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -F
 complete -c ctvl -n '__fish_seen_subcommand_from models' -a info -d 'Show a model card\: preprocessing, licence, weight sources and whether they are present locally.'
 complete -c ctvl -n '__fish_seen_subcommand_from models' -a list -d 'List registered models.'
 complete -c ctvl -n '__fish_seen_subcommand_from models' -a pull -d 'Download a models weights into $CTVL_HOME/weights/<model>/ and verify their sha256.'
@@ -142,6 +208,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l no-gpu
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l memory-budget -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l region -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l reports -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from retrieve ; and __fish_seen_subcommand_from build' -F

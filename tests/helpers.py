@@ -61,3 +61,42 @@ def amax(a, b) -> float:
     """Max absolute difference in float64; the shapes must agree."""
     assert a.shape == b.shape, (a.shape, b.shape)
     return (a.double() - b.double()).abs().max().item()
+
+
+# ---- report generation: tiny causal LMs built locally from a config (no downloads) ----
+
+
+def tiny_lm_dir(path: Path, *, arch: str = "gpt2", weights: bool = False, width: int = 64) -> Path:
+    """A transformers causal-LM directory with ctvl's packaged phantom tokenizer: config.json (+ random weights
+    with ``weights=True``; without them ``--llm DIR`` trains from scratch)."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+
+    tok_src = Path(__file__).resolve().parents[1] / "ctvl_cli" / "tokenizers" / "phantom"
+    path.mkdir(parents=True, exist_ok=True)
+    for f in tok_src.iterdir():
+        shutil.copy(f, path / f.name)
+    vocab = 948
+    special = {"bos_token_id": 2, "eos_token_id": 3, "pad_token_id": 0}  # [CLS], [SEP], [PAD]
+    if arch == "gpt2":
+        cfg = GPT2Config(vocab_size=vocab, n_embd=width, n_layer=2, n_head=2, n_positions=512, **special)
+    else:
+        cfg = LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=width,
+            intermediate_size=2 * width,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            **special,
+        )
+    if weights:
+        import torch
+
+        torch.manual_seed(0)
+        AutoModelForCausalLM.from_config(cfg).save_pretrained(str(path))
+    else:
+        cfg.save_pretrained(str(path))
+    return path

@@ -40,18 +40,6 @@ def test_version(runner):
     assert r.stdout.strip() == f"ctvl {__version__}"
 
 
-@pytest.mark.parametrize("name", ["generate-report"])
-def test_unbuilt_commands_say_so_and_exit_2(runner, name):
-    from ctvl_cli.cli.commands.planned import PLANNED
-
-    if name not in PLANNED:
-        pytest.fail(f"{name} is built now: drop it from this test")
-    r = runner.invoke(app, [name, "scan.nii.gz", "--labels", "x.txt"])
-    assert r.exit_code == 2
-    assert r.stdout == ""
-    assert "not available" in r.stderr and r.stderr.count("\n") == 1
-
-
 def test_unknown_option_is_usage_error(runner):
     r = runner.invoke(app, ["models", "list", "--no-such-option"])
     assert r.exit_code == 2

@@ -44,6 +44,7 @@ class BuildResult:
     seconds: float
     gpu: bool
     params: dict = field(default_factory=dict)
+    n_reports: int = 0  # entries that carry a report text
 
 
 def build_index(
@@ -57,6 +58,7 @@ def build_index(
     gpu: str = "auto",
     memory_budget_gb: float = 8.0,
     region: str | None = None,
+    reports: str | Path | None = None,
 ) -> BuildResult:
     from ctvl_cli import __version__
     from ctvl_cli.api.zeroshot import cached_images
@@ -74,6 +76,7 @@ def build_index(
         what = f"{region} region" if region else "image"
         hint = f"ctvl embed SCANS --cache {cache} --regions auto" if region else None
         raise InputError(f"the cache holds no {what} embeddings of this model", path=cache, hint=hint)
+    texts = _report_texts(reports)
     ngpu = ix.gpu_count()
     if gpu == "yes" and ngpu == 0:
         raise UsageError(
@@ -106,9 +109,20 @@ def build_index(
             sc.ids += [ids[i] for i in new]
             sc.names += [recs[i]["name"] for i in new]
             sc.sources += [recs[i]["source"] for i in new]
+        if texts is not None or (new and sc.reports):
+            old = dict(zip(sc.ids, sc.reports)) if sc.reports else {}
+            sc.reports = [_text_for(n, texts) or old.get(i, "") for i, n in zip(sc.ids, sc.names)]
+        if new or texts is not None:
             ix.save(d, idx, sc)
         return BuildResult(
-            str(d), sc.factory, idx.ntotal, len(new), time.perf_counter() - t0, use_gpu, sc.params
+            str(d),
+            sc.factory,
+            idx.ntotal,
+            len(new),
+            time.perf_counter() - t0,
+            use_gpu,
+            sc.params,
+            sum(1 for t in sc.reports if t),
         )
     if exists and not overwrite:
         raise UsageError(
@@ -126,13 +140,33 @@ def build_index(
         ids=list(ids),
         names=[r["name"] for r in recs],
         sources=[r["source"] for r in recs],
+        reports=[] if texts is None else [_text_for(r["name"], texts) for r in recs],
         cache=str(Path(cache).resolve()),
         ctvl_version=__version__,
         created=time.time(),
         region=region or "",
     )
     ix.save(d, idx, sc)
-    return BuildResult(str(d), factory, idx.ntotal, len(ids), time.perf_counter() - t0, use_gpu, params)
+    n_rep = sum(1 for t in sc.reports if t)
+    return BuildResult(
+        str(d), factory, idx.ntotal, len(ids), time.perf_counter() - t0, use_gpu, params, n_rep
+    )
+
+
+def _report_texts(reports: str | Path | None) -> dict[str, str] | None:
+    """{scan key: report text} of a reports CSV (ids = scan names), or None."""
+    if reports is None:
+        return None
+    from ctvl_cli.api.reports import read_reports
+    from ctvl_cli.zeroshot.truth import scan_key
+
+    return {scan_key(r.id): r.text for r in read_reports(reports) if r.text}
+
+
+def _text_for(name: str, texts: dict[str, str] | None) -> str:
+    from ctvl_cli.zeroshot.truth import scan_key
+
+    return "" if texts is None else texts.get(scan_key(name), "")
 
 
 @dataclass

@@ -7,7 +7,6 @@ import sys
 import typer
 
 from ctvl_cli import __version__
-from ctvl_cli.cli.commands.planned import register_planned
 from ctvl_cli.errors import EXIT_INTERRUPTED
 
 app = typer.Typer(
@@ -38,14 +37,24 @@ def _root(
 
 
 def _register() -> None:
-    from ctvl_cli.cli.commands import cache, embed, finetune, models, phantom, retrieve, segment, zeroshot
+    from ctvl_cli.cli.commands import (
+        cache,
+        embed,
+        finetune,
+        models,
+        phantom,
+        report,
+        retrieve,
+        segment,
+        zeroshot,
+    )
 
     embed.register(app)
     phantom.register(app)
     zeroshot.register(app)
     retrieve.register(app)
     segment.register(app)
-    register_planned(app, ["generate-report"])
+    report.register(app)
     finetune.register(app)
     app.add_typer(models.app, name="models", help="List, inspect and download registered models.")
     app.add_typer(cache.app, name="cache", help="Inspect, verify and merge HDF5 embedding caches.")

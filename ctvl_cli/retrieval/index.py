@@ -10,7 +10,7 @@ Automatic choice (``kind="auto"``) from the number of vectors n, the dimension d
   on 2 cores, so ~30 min for 1M) and has no GPU build, so it is never chosen automatically.
 
 Index directory: ``index.faiss`` (always saved as a CPU index) and ``index.json`` (the sidecar: ids, names,
-sources, model name/key/card hash, FAISS factory string, search parameters, dimension, ctvl version).
+sources, report texts (``--reports``), model name/key/card hash, FAISS factory string, search parameters, dimension, ctvl version).
 """
 
 from __future__ import annotations
@@ -148,6 +148,8 @@ class Sidecar:
     ids: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    # report text per entry ("" when none), from `retrieve build --reports`; empty list: no reports attached
+    reports: list[str] = field(default_factory=list)
     cache: str = ""
     ctvl_version: str = ""
     created: float = 0.0

@@ -15,7 +15,8 @@ from ctvl_cli.cli.output import Format
 from ctvl_cli.errors import EXIT_INTERRUPTED
 
 app = typer.Typer(
-    help="Contrastive image-report training, linear probes on cached embeddings, report tokenizers.",
+    help="Contrastive image-report training, report generators, linear probes on cached embeddings, report "
+    "tokenizers.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -42,12 +43,19 @@ def _event_printer(fmt_every: int = 10):
             output.info(
                 f"training {e['steps']} steps ({e['steps_per_epoch']}/epoch) on {e['pairs']} pairs, "
                 f"effective batch {e['effective_batch']}, {e['world']} process(es), device {e['device']}"
+                + (
+                    f", LM {e['llm_train']}, {e['trainable']:,} trainable parameters"
+                    if "llm_train" in e
+                    else ""
+                )
                 + (f", resuming at step {e['step']}" if e["step"] else "")
             )
             if tty:
                 state["ctx"] = output.progress(e["steps"], "finetune clip")
                 state["bar"] = state["ctx"].__enter__()
                 state["bar"].advance(e["step"])
+        elif ev == "features":
+            output.info(f"computing frozen encoder feature maps of {e['n']} scan(s) once")
         elif ev == "prepare":
             output.info(f"preprocessing {e['todo']} volume(s) once into {e['store']}")
         elif ev == "prepare_step":
@@ -321,4 +329,10 @@ def probe_cmd(
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="finetune", help="Contrastive fine-tuning, linear probes and report tokenizers.")
+    from ctvl_cli.cli.commands import finetune_report  # noqa: F401  (adds `finetune report` to this app)
+
+    root.add_typer(
+        app,
+        name="finetune",
+        help="Contrastive fine-tuning, report generators, linear probes and report tokenizers.",
+    )

@@ -22,6 +22,7 @@ BUILD_EXAMPLES = """\b
 Examples:
   ctvl embed scans/ --cache emb.h5 && ctvl retrieve build --cache emb.h5 --index idx/
   ctvl retrieve build --cache emb.h5 --index idx/ --add          # index scans embedded since
+  ctvl retrieve build --cache emb.h5 --index idx/ --reports reports.csv   # entries carry report texts
   ctvl retrieve build --cache emb.h5 --index idx/ --kind ivfpq --memory-budget 2 --overwrite
   ctvl retrieve build --cache emb.h5 --index heart-idx/ --region heart     # after embed --regions
 """
@@ -76,6 +77,13 @@ def build_cmd(
             "scans; queries then use the same organ of the query scans.",
         ),
     ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option(
+            "--reports",
+            help="Reports CSV (ids = scan names): entries carry their report text (generate-report --method retrieval).",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.human,
 ) -> None:
     """Build a FAISS index (cosine) over a cache's image embeddings, with a sidecar JSON of ids and sources."""
@@ -91,6 +99,7 @@ def build_cmd(
         gpu="auto" if gpu is None else ("yes" if gpu else "no"),
         memory_budget_gb=memory_budget,
         region=region,
+        reports=reports,
     )
     output.write_record(
         {
@@ -98,6 +107,7 @@ def build_cmd(
             "factory": res.factory,
             "vectors": res.n_total,
             "added": res.n_added,
+            "with_reports": res.n_reports,
             "params": res.params,
             "gpu": res.gpu,
             "seconds": round(res.seconds, 3),
