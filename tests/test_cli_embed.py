@@ -192,7 +192,16 @@ def _start_embed_and_wait(tmp_path, n: int, journal_files: int, roll_axis: int):
         "jsonl",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # SIGINT back to its default in the child: a test run started in the background (nohup, `cmd &`) inherits an
+    # ignored SIGINT, and Python keeps it ignored, so the Ctrl-C test would see the run finish instead.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     journal = tmp_path / "c.h5.journal"
     t0 = time.time()
     while time.time() - t0 < 120 and proc.poll() is None:
