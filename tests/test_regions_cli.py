@@ -28,7 +28,8 @@ def scans(tmp_path_factory):
     (d / "masks").mkdir()
     lab = organ_labels()
     for i in range(2):
-        c = generate_phantom(seed=21, index=i)
+        # a coarse grid (4 mm, 5 mm slices) keeps the segmentation cheap; the model grid (12 mm) is coarser still
+        c = generate_phantom(seed=21, index=i, shape=(96, 96, 64), spacing=(4.0, 4.0, 5.0))
         save_nifti(d / "scans" / f"p{i}.nii.gz", c.volume, c.affine)
         m = np.zeros(c.volume.shape, np.uint8)
         m[c.organ_mask("body")] = lab["body"]
