@@ -358,6 +358,9 @@ def finetune_report(
                 "batch_in_epoch": batch_in_epoch,
                 "best": best,
                 "history": history,
+                # dropout draws from the global generator: resuming restores it, so a resumed run is exact
+                "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if dev.type == "cuda" else None,
             },
             ckpt_path,
         )
@@ -388,6 +391,10 @@ def finetune_report(
         with ctx:
             return trainable(f, x, m)
 
+    if state is not None and state.get("rng") is not None:
+        torch.set_rng_state(state["rng"])
+        if dev.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
     try:
         while epoch < cfg.epochs and step < total_steps:
             order = _epoch_order(len(pairs), cfg.seed, epoch, dist, per_step)[batch_in_epoch * per_step :]
