@@ -21,6 +21,7 @@ _ctvl() {
             "/generate-report") path="$path/generate-report" ;;
             "/generate-report/eval") path="$path/eval" ;;
             "/generate-report/generate") path="$path/generate" ;;
+            "/generate-report/label") path="$path/label" ;;
             "/models") path="$path/models" ;;
             "/models/info") path="$path/info" ;;
             "/models/list") path="$path/list" ;;
@@ -196,7 +197,7 @@ _ctvl() {
                 -f) values="human json jsonl csv" ;;
             esac
             ;;
-        "/generate-report") words="eval generate --help"
+        "/generate-report") words="eval generate label --help"
             ;;
         "/generate-report/eval") words="--pred --truth --per-finding --format -f --help"
             case "$prev" in
@@ -228,6 +229,13 @@ _ctvl() {
                 --workers) files=1 ;;
                 -j) files=1 ;;
                 --device) files=1 ;;
+                --format) values="human json jsonl csv" ;;
+                -f) values="human json jsonl csv" ;;
+            esac
+            ;;
+        "/generate-report/label") words="--uncertain --evidence --format -f --help"
+            case "$prev" in
+                --uncertain) files=1 ;;
                 --format) values="human json jsonl csv" ;;
                 -f) values="human json jsonl csv" ;;
             esac

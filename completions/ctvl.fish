@@ -4,7 +4,7 @@ complete -c ctvl -f
 complete -c ctvl -n '__fish_use_subcommand' -a cache -d 'Inspect, verify and merge HDF5 embedding caches.'
 complete -c ctvl -n '__fish_use_subcommand' -a embed -d 'Embed CT volumes and report texts; skips what is already in the cache.'
 complete -c ctvl -n '__fish_use_subcommand' -a finetune -d 'Contrastive fine-tuning, report generators, linear probes and report tokenizers.'
-complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d 'Radiology reports from CT volumes (`generate`, the default) and their evaluation (`eval`). `ctvl generate-report SCANS...` is `ctvl generate-report generate SCANS...`.'
+complete -c ctvl -n '__fish_use_subcommand' -a generate-report -d 'Radiology reports from CT volumes (`generate`, the default), their evaluation (`eval`) and the 18 CT-RATE findings read from report text (`label`). `ctvl generate-report SCANS...` is `ctvl generate-report generate SCANS...`.'
 complete -c ctvl -n '__fish_use_subcommand' -a models -d 'List, inspect and download registered models.'
 complete -c ctvl -n '__fish_use_subcommand' -a phantom -d 'Write N phantom chest CTs, reports.csv, labels.csv (CT-RATEs 18 columns) and pairs.csv.'
 complete -c ctvl -n '__fish_use_subcommand' -a retrieve -d 'Image-to-image and report-to-image search over FAISS indexes, plus CT-CLIPs retrieval metrics.'
@@ -143,6 +143,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from tokenizer' -F
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -a eval -d 'BLEU-1..4, ROUGE-L, METEOR (when NLTKs WordNet data is installed) and clinical efficacy\: precision,'
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -a generate -d 'One report per scan (columns id, method, model, report, source, note). A scan that cannot be read is'
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -a label -d 'The 18 CT-RATE findings of each report (negation- and uncertainty-aware rules)\: a labels table in'
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from eval' -l pred -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from eval' -l truth -r -F
@@ -169,6 +170,11 @@ complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_se
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from generate' -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from label' -l uncertain -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from label' -l evidence
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from label' -l format -x -a 'human json jsonl csv'
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from label' -l help
+complete -c ctvl -n '__fish_seen_subcommand_from generate-report ; and __fish_seen_subcommand_from label' -F
 complete -c ctvl -n '__fish_seen_subcommand_from models' -a info -d 'Show a model card\: preprocessing, licence, weight sources and whether they are present locally.'
 complete -c ctvl -n '__fish_seen_subcommand_from models' -a list -d 'List registered models.'
 complete -c ctvl -n '__fish_seen_subcommand_from models' -a pull -d 'Download a models weights into $CTVL_HOME/weights/<model>/ and verify their sha256.'

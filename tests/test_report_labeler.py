@@ -91,3 +91,47 @@ def test_ctrate_train_split_macro_f1(shared):
     truth = np.array([[int(r[f]) for f in FINDINGS] for r in rows])
     _, macro = prf_table(truth, label_reports([r["report_text"] for r in rows]))
     assert macro["f1"] >= 0.9, macro
+
+
+def test_cli_label_writes_ctrate_layout_usable_as_truth(tmp_path, shared):
+    """`ctvl generate-report label` on CT-RATE's train reports: CT-RATE's label layout on stdout, equal to the
+    library's labels, with evidence sentences; then `zeroshot eval` accepts it as --truth."""
+    import io
+    import json
+
+    from typer.testing import CliRunner
+
+    from ctvl_cli.cli.app import app
+
+    p = shared("data", "ct_rate_reports", "ctrate_manual_labels_train.csv")
+    with p.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[:60]
+    sub = tmp_path / "reports.csv"
+    with sub.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    r = CliRunner().invoke(app, ["generate-report", "label", str(sub), "--evidence"])
+    assert r.exit_code == 0, r.stderr
+    out = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(out[0]) == ["VolumeName", *FINDINGS, "evidence"] and len(out) == 60
+    want = label_reports([x["report_text"] for x in rows])
+    got = np.array([[int(x[f]) for f in FINDINGS] for x in out])
+    assert (got == want).all() and got.sum() > 0
+    for x in out:  # each positive finding is named in the evidence with a sentence of the report
+        pos = [f for f in FINDINGS if x[f] == "1"]
+        assert all(f"{f}: " in x["evidence"] for f in pos) and (x["evidence"] == "") == (not pos)
+    r = CliRunner().invoke(app, ["generate-report", "label", str(sub)])
+    assert r.exit_code == 0 and next(iter(csv.DictReader(io.StringIO(r.stdout)))) == {k: v for k, v in out[0].items() if k != "evidence"}  # fmt: skip
+    labels = tmp_path / "labels.csv"
+    labels.write_text(r.stdout)
+    pred = tmp_path / "pred.csv"  # a perfect "prediction": the manual labels themselves
+    with pred.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["VolumeName", *FINDINGS])
+        w.writerows([[x["AccessionNo"], *[x[f] for f in FINDINGS]] for x in rows])
+    r = CliRunner().invoke(app, ["zeroshot", "eval", "--pred", str(pred), "--truth", str(labels), "--bootstrap", "0", "-f", "json"])  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert next(x for x in json.loads(r.stdout) if x["finding"] == "MACRO")["auroc"] > 0.85
+    r = CliRunner().invoke(app, ["generate-report", "label", str(sub), "--uncertain", "maybe"])
+    assert r.exit_code == 2 and "uncertain" in r.stderr

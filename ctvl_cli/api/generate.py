@@ -274,3 +274,17 @@ def evaluate_files(pred: str | Path, truth: str | Path) -> EvalReport:
         extra=[k for k in P if k not in T],
         empty=empty,
     )
+
+
+def label_file(reports: str | Path, *, uncertain: str | None = None) -> list[dict]:
+    """The 18 CT-RATE findings of every report in a reports CSV, read by the report labeler: one record per
+    report, ``{"VolumeName": id, <finding>: 0/1, ..., "evidence": "finding: sentence; ..."}`` in file order."""
+    from ctvl_cli.api.reports import read_reports
+    from ctvl_cli.reports.labeler import FINDINGS, explain
+
+    out = []
+    for r in read_reports(reports):
+        why = explain(r.text, uncertain=uncertain)  # the positive findings, each with its deciding mentions
+        ev = "; ".join(f"{f}: {ms[0].sentence.strip()}" for f, ms in why.items() if ms)
+        out.append({"VolumeName": r.id, **{f: int(f in why) for f in FINDINGS}, "evidence": ev})
+    return out

@@ -25,7 +25,8 @@ class DefaultGenerateGroup(TyperGroup):
 
 app = typer.Typer(
     cls=DefaultGenerateGroup,
-    help="Radiology reports from CT volumes (`generate`, the default) and their evaluation (`eval`). "
+    help="Radiology reports from CT volumes (`generate`, the default), their evaluation (`eval`) and the "
+    "18 CT-RATE findings read from report text (`label`). "
     "`ctvl generate-report SCANS...` is `ctvl generate-report generate SCANS...`.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -210,3 +211,37 @@ def eval_cmd(
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="generate-report")
+
+
+@app.command("label")
+@handle_errors
+def label_cmd(
+    reports: Annotated[
+        Path,
+        typer.Argument(
+            help="Reports CSV (id/VolumeName + text/report_text or Findings_EN + Impressions_EN)."
+        ),
+    ],
+    uncertain: Annotated[
+        str | None,
+        typer.Option(
+            "--uncertain",
+            help="positive | negative: how hedged mentions count for every finding (default: each "
+            "finding's own policy, chosen on CT-RATE's training labels).",
+        ),
+    ] = None,
+    evidence: Annotated[
+        bool, typer.Option("--evidence", help="Add a column with the sentence behind each positive.")
+    ] = False,
+    fmt: FormatOpt = Format.csv,
+) -> None:
+    """The 18 CT-RATE findings of each report (negation- and uncertainty-aware rules): a labels table in
+    CT-RATE's layout (VolumeName + 18 columns of 0/1), usable as `zeroshot eval --truth`."""
+    from ctvl_cli.api.generate import label_file
+    from ctvl_cli.reports.labeler import FINDINGS
+
+    rows = label_file(reports, uncertain=uncertain)
+    cols = ["VolumeName", *FINDINGS] + (["evidence"] if evidence else [])
+    output.write_table(rows, fmt, columns=cols)
+    pos = sum(sum(r[f] for f in FINDINGS) for r in rows)
+    output.info(f"labelled {len(rows)} reports: {pos} positive findings")
