@@ -21,9 +21,14 @@ LM = {"n_embd": 192, "n_layer": 4, "n_head": 4, "n_positions": 512}
 def init_lm(tokenizer_dir: Path, lm_dir: Path) -> dict:
     from transformers import AutoTokenizer, GPT2Config
 
+    from ctvl_cli.reports.model import special_ids
+
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     lm_dir.mkdir(parents=True, exist_ok=True)
-    GPT2Config(vocab_size=len(tok), **LM).save_pretrained(str(lm_dir))
+    ids = special_ids(tok)  # GPT2Config's defaults (50256) lie outside a small vocabulary
+    GPT2Config(
+        vocab_size=len(tok), bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"], **LM
+    ).save_pretrained(str(lm_dir))
     tok.save_pretrained(str(lm_dir))
     return {"lm": str(lm_dir), "vocab_size": len(tok), **LM}
 
@@ -54,6 +59,9 @@ def package(run_dir: Path) -> dict:
         "val_ce_f1": best.get("val_ce_f1"),
         "val_loss": best.get("val_loss"),
     }
+    ids = rm.special_ids(tok)  # runs whose LM config kept GPT-2's default ids get the tokenizer's
+    net.llm.config.bos_token_id, net.llm.config.eos_token_id = ids["bos"], ids["eos"]
+    net.llm.config.pad_token_id = ids["pad"]
     if dst.exists():
         shutil.rmtree(dst)
     with torch.no_grad():
