@@ -241,3 +241,12 @@ def test_ctrl_c_writes_finished_reports(runner, world, scratch_run, monkeypatch)
     r = runner.invoke(app, ["generate-report", *scans, "--model", str(scratch_run[0]), "-b", "1", "--max-new-tokens", "8", "-f", "jsonl"])  # fmt: skip
     assert r.exit_code == 130 and "interrupted" in r.stderr
     assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["phantom_7_000000"]
+
+
+def test_decoded_reports_are_tidied():
+    from ctvl_cli.reports.model import tidy
+
+    assert tidy("No ground - glass  opacity . A 6 mm nodule ( right lower lobe ) , 10 % ") == (
+        "No ground-glass opacity. A 6 mm nodule (right lower lobe), 10%"
+    )
+    assert tidy("T2 - weighted and / or 3 - 5 mm") == "T2-weighted and/or 3-5 mm"

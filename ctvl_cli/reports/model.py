@@ -21,6 +21,7 @@ card) or nothing (a frozen base LM named in the card).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,8 +262,18 @@ def decode(tok, rows: torch.Tensor, ids: dict[str, int]) -> list[str]:
         if ids["eos"] in r:
             r = r[: r.index(ids["eos"])]
         text = tok.decode(r, skip_special_tokens=True, clean_up_tokenization_spaces=True)
-        out.append(" ".join(text.split()))
+        out.append(tidy(text))
     return out
+
+
+_JOIN = re.compile(r"(?<=\w) ([-/]) (?=\w)")  # WordPiece decoding spaces out "ground - glass", "and / or"
+_PUNCT = re.compile(r" ([.,;:)%])|([(]) ")
+
+
+def tidy(text: str) -> str:
+    """Whitespace of a decoded report: single spaces, no space inside hyphenated words or before punctuation."""
+    text = " ".join(text.split())
+    return _PUNCT.sub(lambda m: m.group(1) or m.group(2), _JOIN.sub(r"\1", text))
 
 
 # ------------------------------------------------------------------------------------- report model dirs
