@@ -155,3 +155,76 @@ def test_totalsegmentator_weights_lookup(tmp_path, monkeypatch):
     from ctvl_cli.api.segment import choose_backend
 
     assert choose_backend("auto") == ("totalsegmentator", None)
+
+
+_TS_STUB = '''
+import json, os
+import nibabel as nib
+import numpy as np
+
+
+def totalsegmentator(input, output=None, ml=False, nr_thr_resamp=1, nr_thr_saving=6, fast=False,
+                     task="total", roi_subset=None, statistics=False, body_seg=False, force_split=False,
+                     output_type="nifti", quiet=False, skip_saving=False, device="gpu", license_number=None,
+                     fastest=False, robust_crop=False, save_probabilities=None):
+    # test double of TotalSegmentator's python API (signature as in totalsegmentator/python_api.py): records
+    # the call and answers with TotalSegmentator's real output for this scan, written in LAS (another axis
+    # order than the RAS input, as TotalSegmentator does for some inputs)
+    with open(os.environ["TS_STUB_LOG"], "a") as fh:
+        fh.write(json.dumps({"input": str(input), "output": output, "ml": ml, "fast": fast, "task": task,
+                             "device": device}) + "\\n")
+    ref = nib.load(os.environ["TS_STUB_REF"])
+    a = np.asarray(ref.dataobj)[::-1]
+    aff = ref.affine.copy()
+    aff[:3, 3] += aff[:3, 0] * (a.shape[0] - 1)
+    aff[:3, 0] *= -1
+    return nib.Nifti1Image(a.astype(np.uint8), aff)
+'''
+
+
+@pytest.mark.integration
+def test_totalsegmentator_backend_end_to_end(runner, shared, tmp_path, monkeypatch):
+    """With the package and weights present, `--backend totalsegmentator` (and auto) call TotalSegmentator's python
+    API as documented (multilabel, task total, --fast passed through) and map its 117 classes onto ctvl's organs
+    on the input grid. TotalSegmentator itself cannot run here (no weights offline): a test double of its API
+    returns its real output for the scan (`example_seg.nii.gz`, TotalSegmentator v2 on `example_ct_sm`)."""
+    import sys
+
+    from ctvl_cli.segment.totalseg import map_total_labels
+
+    scan = shared("data", "totalseg_examples", "example_ct_sm.nii.gz")
+    ref = shared("data", "totalseg_examples", "example_seg.nii.gz")
+    pkg = tmp_path / "site" / "totalsegmentator"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "python_api.py").write_text(_TS_STUB)
+    for m in ("totalsegmentator", "totalsegmentator.python_api"):
+        monkeypatch.delitem(sys.modules, m, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    (tmp_path / "w" / "Dataset291_TotalSegmentator_part1_organs_1559subj").mkdir(parents=True)
+    monkeypatch.setenv("TOTALSEG_WEIGHTS_PATH", str(tmp_path / "w"))
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("TS_STUB_LOG", str(log))
+    monkeypatch.setenv("TS_STUB_REF", str(ref))
+
+    out = tmp_path / "masks"
+    r = runner.invoke(app, ["segment-organs", str(scan), "-o", str(out), "--organs", "lung,aorta,skeleton", "--fast", "-f", "json"])  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    call = json.loads(log.read_text())
+    assert call["ml"] is True and call["task"] == "total" and call["fast"] is True and call["output"] is None
+    assert call["input"] == str(scan) and call["device"] == "cpu"
+    rows = {x["organ"]: x for x in json.loads(r.stdout)}
+    assert {x["backend"] for x in rows.values()} == {"totalsegmentator"}
+    seg = np.asarray(nib.load(str(out / "example_ct_sm_organs.nii.gz")).dataobj)
+    want = map_total_labels(np.asarray(nib.load(str(ref)).dataobj))
+    lab = organ_labels()
+    for organ in ("lung_left", "lung_right", "aorta", "skeleton"):
+        n = int((want == lab[organ]).sum())
+        assert n > 0 and ((seg == lab[organ]) == (want == lab[organ])).all(), organ
+        assert rows[organ]["voxels"] == n
+    assert not np.isin(seg, [lab["trachea"], lab["mediastinum"]]).any()  # not asked for
+    # auto picks TotalSegmentator when it is usable
+    r = runner.invoke(app, ["segment-organs", str(scan), "-o", str(tmp_path / "auto"), "--organs", "lung", "-f", "json"])  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert {x["backend"] for x in json.loads(r.stdout)} == {"totalsegmentator"}
+    assert json.loads(log.read_text().splitlines()[-1])["fast"] is False
