@@ -157,7 +157,7 @@ def test_totalsegmentator_weights_lookup(tmp_path, monkeypatch):
     assert choose_backend("auto") == ("totalsegmentator", None)
 
 
-_TS_STUB = '''
+_TS_STUB = """
 import json, os
 import nibabel as nib
 import numpy as np
@@ -179,7 +179,7 @@ def totalsegmentator(input, output=None, ml=False, nr_thr_resamp=1, nr_thr_savin
     aff[:3, 3] += aff[:3, 0] * (a.shape[0] - 1)
     aff[:3, 0] *= -1
     return nib.Nifti1Image(a.astype(np.uint8), aff)
-'''
+"""
 
 
 @pytest.mark.integration
