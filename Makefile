@@ -69,11 +69,11 @@ train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/p
 	  --save-every 100 --input-cache build/phantom-inputs -j 1; fi
 	$(BIN)/python -m ctvl_cli.train.package_default $(RUN)
 
-# --- the embedded report model `ctvl-phantom-report` (about 25 min on 2 free CPU cores; resumes if interrupted) ---
+# --- the embedded report model `ctvl-phantom-report` (about 35 min on 2 CPU cores; resumes if interrupted) ---
 # Projector + a small GPT-2 trained from scratch on phantom reports, over the frozen ctvl-phantom encoder: re-run
 # after ctvl-phantom is retrained (the report model records the encoder's key and refuses other weights).
 REPORT_N      ?= 800
-REPORT_EPOCHS ?= 14
+REPORT_EPOCHS ?= 30
 REPORT_RUN    := build/ctvl-phantom-report-run
 
 build/report-train/pairs.csv:
