@@ -130,8 +130,8 @@ def main() -> None:
             f"| {r['finding']} | {r['support']} | {f(r['f1'])} | {f(by['retrieval']['ce']['rows'][i]['f1'])} | "
             f"{f(by['template tuned']['ce']['rows'][i]['f1'])} |"
         )
-    better = [r["finding"] for i, r in enumerate(by["lm"]["ce"]["rows"]) if (r["f1"] or 0) > (by["retrieval"]["ce"]["rows"][i]["f1"] or 0)]  # fmt: skip
-    worse = [r["finding"] for i, r in enumerate(by["lm"]["ce"]["rows"]) if (r["f1"] or 0) < (by["retrieval"]["ce"]["rows"][i]["f1"] or 0)]  # fmt: skip
+    f1s = [(r["finding"], r["f1"] or 0, q["f1"] or 0) for r, q in zip(by["lm"]["ce"]["rows"], by["retrieval"]["ce"]["rows"])]  # fmt: skip
+    better, worse = [n for n, a, b in f1s if a > b], [n for n, a, b in f1s if a < b]
     per += ["", f"lm greedy above retrieval on: {', '.join(better) or 'none'}.", ""]
     per += [f"lm greedy below retrieval on: {', '.join(worse) or 'none'}."]
     text = "\n".join(lines + per)

@@ -201,6 +201,12 @@ class ReportLM(nn.Module):
     def __init__(self, projector: Projector, llm, ids: dict[str, int]) -> None:
         super().__init__()
         self.projector, self.llm, self.ids = projector, llm, ids
+        # the LM's config names its tokenizer's special ids (GPT-2's defaults, 50256, lie outside a small vocabulary)
+        llm.config.bos_token_id, llm.config.eos_token_id, llm.config.pad_token_id = (
+            ids["bos"],
+            ids["eos"],
+            ids["pad"],
+        )
 
     def _embed(self, token_ids: torch.Tensor) -> torch.Tensor:
         return self.llm.get_input_embeddings()(token_ids)

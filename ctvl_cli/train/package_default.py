@@ -36,13 +36,16 @@ def package(run_dir: Path) -> dict:
     card = json.loads(card_path.read_text())
     run_card = json.loads((run_dir / "ctvl_card.json").read_text())
     # The vocabulary size follows the tokenizer learnt from the run's reports; everything else must match.
-    arch = json.loads(json.dumps(run_card["architecture"]))
-    arch["params"]["vocab_size"] = card["architecture"]["params"]["vocab_size"]
+    run_arch = run_card["architecture"]
+    arch = {
+        **run_arch,
+        "params": {**run_arch["params"], "vocab_size": card["architecture"]["params"]["vocab_size"]},
+    }
     if arch != card["architecture"] or run_card["preprocess"] != card["preprocess"]:
         raise SystemExit(
             "run architecture/preprocessing differ from the ctvl-phantom card; update the card first"
         )
-    card["architecture"]["params"]["vocab_size"] = run_card["architecture"]["params"]["vocab_size"]
+    card["architecture"]["params"]["vocab_size"] = run_arch["params"]["vocab_size"]
     wdst = root / card["weights"][0]["path"]
     wdst.parent.mkdir(parents=True, exist_ok=True)
     _save_half(run_dir / "model.safetensors", wdst)

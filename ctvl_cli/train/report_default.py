@@ -59,9 +59,6 @@ def package(run_dir: Path) -> dict:
         "val_ce_f1": best.get("val_ce_f1"),
         "val_loss": best.get("val_loss"),
     }
-    ids = rm.special_ids(tok)  # runs whose LM config kept GPT-2's default ids get the tokenizer's
-    net.llm.config.bos_token_id, net.llm.config.eos_token_id = ids["bos"], ids["eos"]
-    net.llm.config.pad_token_id = ids["pad"]
     if dst.exists():
         shutil.rmtree(dst)
     with torch.no_grad():

@@ -209,10 +209,6 @@ def eval_cmd(
     output.info(f"evaluated {rep.n} report pairs: CE macro F1 {macro['f1']:.4f}, BLEU-4 {m['bleu_4']:.4f}")
 
 
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="generate-report")
-
-
 @app.command("label")
 @handle_errors
 def label_cmd(
@@ -245,3 +241,7 @@ def label_cmd(
     output.write_table(rows, fmt, columns=cols)
     pos = sum(sum(r[f] for f in FINDINGS) for r in rows)
     output.info(f"labelled {len(rows)} reports: {pos} positive findings")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="generate-report")
