@@ -61,7 +61,7 @@ build/phantom-tokenizer/tokenizer.json: build/phantom-train/pairs.csv
 	$(CTVL) finetune tokenizer --texts build/phantom-train/reports.csv --out build/phantom-tokenizer --vocab-size 2048
 
 train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/phantom-tokenizer/tokenizer.json
-	if [ -f $(RUN)/checkpoint.pt ]; then $(CTVL) finetune clip --out $(RUN) --resume -j 1; else \
+	if [ -f $(RUN)/checkpoint.pt ]; then $(CTVL) finetune clip --out $(RUN) --resume --epochs $(TRAIN_EPOCHS) -j 1; else \
 	$(CTVL) finetune clip --model ctvl-phantom --scratch --tokenizer build/phantom-tokenizer \
 	  --pairs build/phantom-train/pairs.csv --val-pairs build/phantom-val/pairs.csv \
 	  --val-labels build/phantom-val/labels.csv --out $(RUN) --epochs $(TRAIN_EPOCHS) -b 32 --lr 1e-3 \

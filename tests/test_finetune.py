@@ -380,17 +380,18 @@ def test_label_head_reads_small_clip_pooled_features():
     import torch
 
     from ctvl_cli.models.small import build
-    from ctvl_cli.train.clip import _pair_module
+    from ctvl_cli.train.clip_step import pair_module
 
     torch.manual_seed(0)
     kw = {"embed_dim": 16, "widths": [4, 8], "vocab_size": 50, "text_width": 16, "text_layers": 1,
           "text_heads": 2, "max_length": 12, "norm": "bn"}  # fmt: skip
     m = build(kw).eval()
-    net = _pair_module(m, 5)
+    net = pair_module(m, 5)
     assert net.head.in_features == m.pool_dim == 2 * kw["widths"][-1]  # avg + max pooled
     x = torch.randn(3, 1, 16, 16, 16)
     ids, mask = torch.randint(1, 50, (3, 6)), torch.ones(3, 6, dtype=torch.long)
-    img, txt, scale, logits = net(x, ids, mask)
+    img, txt, scale, logits, zs = net(x, ids, mask)
+    assert zs is None  # no prompt loss asked for
     assert logits.shape == (3, 5) and torch.allclose(img, m.encode_image(x), atol=1e-6)
     emb, pooled = m.encode_image_pooled(x)
     assert torch.allclose(logits, net.head(pooled), atol=1e-6) and not torch.allclose(
@@ -461,3 +462,105 @@ def test_clip_with_training_labels_adds_head_only_to_the_checkpoint(runner, phan
     ]
     r = runner.invoke(app, [*bad_args, "--labels", str(bad)])
     assert r.exit_code != 0 and "labels.csv" in r.stderr and "no labels" in r.stderr
+
+
+def _word_tokenize(vocab: int, width: int):
+    """A stand-in tokenizer for model-level tests: stable word ids, right padding."""
+    import zlib
+
+    import torch
+
+    def tok(texts):
+        rows = [[1 + zlib.crc32(w.encode()) % (vocab - 1) for w in t.lower().split()][:width] for t in texts]
+        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+        return ids, (ids > 0).long()
+
+    return tok
+
+
+@pytest.mark.parametrize("templates", ["ctclip", "ensemble"])
+def test_prompt_loss_logits_are_the_zeroshot_protocol(templates):
+    """--prompt-weight trains exactly what `ctvl zeroshot` scores: sigmoid of the training logits equals
+    zeroshot_probabilities() of the same image embeddings and the prompts' embeddings from the model in eval
+    mode (text BatchNorm on running statistics), and encoding the prompts leaves those statistics alone."""
+    import numpy as np
+    import torch
+
+    from ctvl_cli.models.small import build
+    from ctvl_cli.phantom import finding_names
+    from ctvl_cli.train.clip_step import pair_module
+    from ctvl_cli.train.prompts import PromptBank, prompt_texts
+    from ctvl_cli.zeroshot.labels import findings_from_names
+    from ctvl_cli.zeroshot.scoring import class_embedding, zeroshot_probabilities
+
+    torch.manual_seed(0)
+    kw = {"embed_dim": 16, "widths": [4, 8], "vocab_size": 50, "text_width": 16, "text_layers": 1,
+          "text_heads": 2, "max_length": 12, "norm": "bn", "proj_norm": "bn"}  # fmt: skip
+    m = build(kw).train()
+    tok = _word_tokenize(50, 12)
+    names = finding_names()[:5]
+    bank = PromptBank(names, templates, tok)
+    net = pair_module(m, 0, bank)
+    x = torch.randn(4, 1, 16, 16, 16)
+    ids, mask = torch.randint(1, 50, (4, 7)), torch.ones(4, 7, dtype=torch.long)
+    for _ in range(3):  # give the text BatchNorm running statistics of report batches
+        net(x, ids, mask)
+    before, var_before = m.txt_norm.running_mean.clone(), m.txt_norm.running_var.clone()
+    with torch.no_grad():
+        m.encode_text(*tok(prompt_texts(names, templates)[0]))  # train mode: would move the statistics
+    assert not torch.allclose(m.txt_norm.running_mean, before)
+    m.txt_norm.running_mean.copy_(before)
+    m.txt_norm.running_var.copy_(var_before)
+    bank.class_embeddings(m)
+    assert torch.equal(m.txt_norm.running_mean, before) and m.txt_norm.training
+    img, _, scale, _, zs = net(x, ids, mask)  # prompts first, then the report batch updates the statistics
+    assert zs.shape == (4, 5)
+    m.eval()
+    m.txt_norm.running_mean.copy_(before)
+    m.txt_norm.running_var.copy_(var_before)
+    with torch.no_grad():
+        pos, neg = [], []
+        for f in findings_from_names(names, template_set=templates):
+            pos.append(class_embedding(m.encode_text(*tok(list(f.positive))).numpy()))
+            neg.append(class_embedding(m.encode_text(*tok(list(f.negative))).numpy()))
+    ref = zeroshot_probabilities(img.detach().numpy(), np.stack(pos), np.stack(neg), float(scale.detach()))
+    assert np.allclose(torch.sigmoid(zs).detach().numpy(), ref, atol=1e-5)
+
+
+def test_clip_prompt_weight_trains_the_zeroshot_prompts(runner, phantoms, tmp_path):
+    """--prompt-weight through the CLI: the loss on the prompts' zero-shot logits is reported and falls, and
+    `ctvl zeroshot --model RUN` on the training scans then ranks them by their labels; without --labels it is
+    refused."""
+    import numpy as np
+
+    from ctvl_cli.cli.app import app
+    from ctvl_cli.metrics import auroc
+    from ctvl_cli.zeroshot.truth import read_label_table, scan_key
+
+    run = tmp_path / "run"
+    args = ["finetune", "clip", "--pairs", str(phantoms / "pairs.csv"), "--out", str(run), *BASE]
+    args += ["--labels", str(phantoms / "labels.csv"), "--label-weight", "0", "--prompt-weight", "5"]
+    out = _json(runner.invoke(app, [*args, "--epochs", "30", "--lr", "3e-3", "--warmup", "0"]))
+    h = _history(run)
+    assert out["last_label_loss"] is None and h[-1]["prompt_loss"] == pytest.approx(
+        out["last_prompt_loss"], abs=1e-4
+    )
+    assert h[-1]["prompt_loss"] < 0.7 * h[0]["prompt_loss"], (h[0], h[-1])
+    labels_txt = tmp_path / "labels.txt"
+    names, table = read_label_table(phantoms / "labels.csv")
+    labels_txt.write_text("\n".join(names) + "\n")
+    r = runner.invoke(
+        app, ["zeroshot", str(phantoms), "--labels", str(labels_txt), "--model", str(run), "-f", "json"]
+    )
+    assert r.exit_code == 0, r.stderr
+    rows = json.loads(r.stdout)
+    aucs = []
+    for k, f in enumerate(names):
+        y = np.array([table[scan_key(row["scan"])][k] for row in rows])
+        if 0 < y.sum() < len(y):
+            aucs.append(auroc(y, np.array([row[f] for row in rows])))
+    assert len(aucs) >= 5 and np.mean(aucs) > 0.8, aucs
+    r = runner.invoke(app, [*args[:5], str(tmp_path / "r2"), *BASE, "--prompt-weight", "1"])
+    assert r.exit_code == 2 and "--labels" in r.stderr, r.stderr

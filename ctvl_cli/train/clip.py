@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ctvl_cli.errors import InputError, UsageError
+from ctvl_cli.train.clip_step import pair_module, train_step
 from ctvl_cli.train.common import Dist, atomic_torch_save, init_dist, write_run_card
 
 CKPT = "checkpoint.pt"
@@ -54,6 +55,8 @@ class ClipConfig:
     # labels.csv of the training scans: auxiliary multi-label loss on pooled image features (training only)
     labels: str | None = None
     label_weight: float = 1.0
+    # with labels: BCE on the zero-shot logits of the card's prompts (ctvl_cli.train.prompts)
+    prompt_weight: float = 0.0
 
 
 @dataclass
@@ -68,32 +71,7 @@ class ClipResult:
     resumed_from_step: int = 0
     interrupted: bool = False
     last_label_loss: float | None = None  # the auxiliary --labels loss at the last step (None when off)
-
-
-def _pair_module(model, n_labels: int = 0):
-    """Wrap the model so DDP sees one forward returning both towers' features (torch imported lazily), plus,
-    with ``n_labels``, the training-only linear head of the auxiliary label loss (never exported)."""
-    from torch import nn
-
-    class Pair(nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-            # the head reads the pooled trunk features where the model exposes them (small-clip), else the
-            # embedding: on L2-normalised embeddings its gradient is too weak to train a tower from scratch
-            self.pooled = hasattr(model, "encode_image_pooled")
-            dim = model.pool_dim if self.pooled else model.embed_dim
-            self.head = nn.Linear(dim, n_labels) if n_labels else None
-
-        def forward(self, x, ids, mask):
-            if self.head is not None and self.pooled:
-                img, feats = self.m.encode_image_pooled(x)
-            else:
-                img = feats = self.m.encode_image(x)
-            logits = None if self.head is None else self.head(feats.float())
-            return img, self.m.encode_text(ids, mask), self.m.logit_scale(), logits
-
-    return Pair(model)
+    last_prompt_loss: float | None = None  # the --prompt-weight loss at the last step (None when off)
 
 
 def _label_matrix(labels_csv: str, pairs) -> tuple[list[str], Any]:
@@ -112,24 +90,6 @@ def _label_matrix(labels_csv: str, pairs) -> tuple[list[str], Any]:
         )
     rows = [[float("nan") if v is None else float(v) for v in table[scan_key(p.id)]] for p in pairs]
     return names, torch.tensor(rows)
-
-
-def _clip_loss(img, txt, scale, dist: Dist):
-    import torch
-    import torch.nn.functional as F
-
-    n = img.shape[0]
-    if dist.world > 1:
-        from torch.distributed.nn.functional import all_gather
-
-        all_img = torch.cat(all_gather(img), 0)
-        all_txt = torch.cat(all_gather(txt), 0)
-    else:
-        all_img, all_txt = img, txt
-    labels = torch.arange(n, device=img.device) + dist.rank * n
-    li = scale * img.float() @ all_txt.float().T
-    lt = scale * txt.float() @ all_img.float().T
-    return (F.cross_entropy(li, labels) + F.cross_entropy(lt, labels)) / 2
 
 
 def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -269,10 +229,16 @@ def finetune_clip(
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
 
-    label_names, label_rows = None, None
+    label_names, label_rows, prompts = None, None, None
     if cfg.labels:
         label_names, label_rows = _label_matrix(cfg.labels, pairs)
-    net = _pair_module(model, len(label_names) if label_names else 0)
+    if cfg.prompt_weight:
+        if label_names is None:
+            raise UsageError("--prompt-weight needs --labels", hint="labels.csv of the training scans")
+        from ctvl_cli.train.prompts import PromptBank
+
+        prompts = PromptBank(label_names, card.prompt_templates, tokenize)
+    net = pair_module(model, len(label_names) if label_names and cfg.label_weight else 0, prompts)
     net_head = net.head
     if net_head is not None:
         net_head.to(dev)
@@ -351,7 +317,7 @@ def finetune_clip(
             "pairs": len(pairs),
         }
     )
-    last_loss, label_loss = float("nan"), None
+    last_loss, label_loss, prompt_loss = float("nan"), None, None
     interrupted = False
     try:
         while epoch < cfg.epochs and step < total_steps:
@@ -376,8 +342,17 @@ def finetune_clip(
                 lr = _lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
                 for g in opt.param_groups:
                     g["lr"] = lr
-                last_loss, label_loss = _train_step(
-                    net, micro, opt, scaler, amp_dtype, dev, dist, cfg.grad_clip, cfg.label_weight
+                last_loss, label_loss, prompt_loss = train_step(
+                    net,
+                    micro,
+                    opt,
+                    scaler,
+                    amp_dtype,
+                    dev,
+                    dist,
+                    cfg.grad_clip,
+                    cfg.label_weight,
+                    cfg.prompt_weight,
                 )
                 micro = []
                 step += 1
@@ -389,6 +364,7 @@ def finetune_clip(
                         "epoch": epoch,
                         "loss": last_loss,
                         **({} if label_loss is None else {"label_loss": label_loss}),
+                        **({} if prompt_loss is None else {"prompt_loss": prompt_loss}),
                         "lr": lr,
                         "secs": time.perf_counter() - t0,
                     }
@@ -401,6 +377,9 @@ def finetune_clip(
                 if stop_after and step >= stop_after:
                     raise KeyboardInterrupt  # leave the run exactly as an interruption would
             rec: dict[str, Any] = {"epoch": epoch, "step": step, "loss": last_loss}
+            for k, v in (("label_loss", label_loss), ("prompt_loss", prompt_loss)):
+                if v is not None:
+                    rec[k] = v
             epoch_done = batch_in_epoch >= steps_per_epoch
             if epoch_done:
                 epoch += 1
@@ -444,67 +423,8 @@ def finetune_clip(
         resumed_from_step=resumed_from,
         interrupted=interrupted,
         last_label_loss=label_loss,
+        last_prompt_loss=prompt_loss,
     )
-
-
-def _label_loss(logits, y):
-    """Mean BCE over the known (non-NaN) labels."""
-    import torch.nn.functional as F
-
-    known = ~y.isnan()
-    return F.binary_cross_entropy_with_logits(logits[known], y[known]) if known.any() else logits.sum() * 0
-
-
-def _train_step(
-    net, micro, opt, scaler, amp_dtype, dev, dist: Dist, grad_clip: float, label_weight: float = 0.0
-) -> tuple[float, float | None]:
-    """One optimizer step over the micro-batches ``(x, ids, mask, y)`` (``y``: labels or None). Returns the
-    contrastive loss and the (unweighted) auxiliary label loss, None when that is off; their weighted sum is what
-    is minimised."""
-    import contextlib
-
-    import torch
-
-    def fwd(x, ids, mask):
-        ctx = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
-        with ctx:
-            return net(x, ids, mask)
-
-    label_losses: list[float] = []
-
-    def aux(logits, y, share: float):
-        if logits is None or y is None or not label_weight:
-            return 0.0
-        lo = _label_loss(logits.float(), y)
-        label_losses.append(float(lo.detach()))
-        return label_weight * share * lo
-
-    opt.zero_grad(set_to_none=True)
-    if len(micro) == 1:
-        x, ids, mask, y = micro[0]
-        img, txt, scale, logits = fwd(x, ids, mask)
-        loss = _clip_loss(img, txt, scale, dist)
-        scaler.scale(loss + aux(logits, y, 1.0)).backward()
-        total = float(loss.detach())
-    else:
-        with torch.no_grad():
-            cached = [fwd(*m[:3])[:2] for m in micro]
-        total = 0.0
-        for j, m in enumerate(micro):
-            sync = contextlib.nullcontext() if (dist.world == 1 or j == len(micro) - 1) else net.no_sync()
-            with sync:
-                img_j, txt_j, scale, logits = fwd(*m[:3])
-                imgs = torch.cat([img_j if k == j else c[0] for k, c in enumerate(cached)])
-                txts = torch.cat([txt_j if k == j else c[1] for k, c in enumerate(cached)])
-                loss = _clip_loss(imgs, txts, scale, dist)
-                scaler.scale(loss + aux(logits, m[3], 1.0 / len(micro))).backward()
-            total = float(loss.detach())
-    if grad_clip:
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-    scaler.step(opt)
-    scaler.update()
-    return total, (sum(label_losses) / len(label_losses) if label_losses else None)
 
 
 def _tokenizer_source(card, override: str | None) -> Path:

@@ -66,6 +66,7 @@ def _event_printer(fmt_every: int = 10):
                 state["bar"].advance(1)
             elif e["step"] % fmt_every == 0:
                 aux = f" label_loss {e['label_loss']:.4f}" if "label_loss" in e else ""
+                aux += f" prompt_loss {e['prompt_loss']:.4f}" if "prompt_loss" in e else ""
                 output.info(
                     f"step {e['step']} epoch {e['epoch']} loss {e['loss']:.4f}{aux} lr {e['lr']:.2e} ({e['secs']:.2f} s/step)"
                 )
@@ -146,6 +147,15 @@ def clip_cmd(
     label_weight: Annotated[
         float, typer.Option("--label-weight", min=0.0, help="Weight of the --labels loss.")
     ] = 1.0,
+    prompt_weight: Annotated[
+        float,
+        typer.Option(
+            "--prompt-weight",
+            min=0.0,
+            help="With --labels: weight of a loss on the zero-shot logits of the card's prompts "
+            "('X is present.' vs 'X is not present.'), VocabFine-style (0: off).",
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     save_every: Annotated[
         int, typer.Option("--save-every", min=0, help="Checkpoint every N steps (0: per epoch).")
@@ -205,6 +215,7 @@ def clip_cmd(
             text_aug_whole=text_aug_whole,
             labels=str(labels) if labels else None,
             label_weight=label_weight,
+            prompt_weight=prompt_weight,
             seed=seed,
             save_every=save_every,
             max_steps=max_steps,
@@ -238,6 +249,7 @@ def clip_cmd(
         "steps": res.steps,
         "last_loss": round(res.last_loss, 5),
         "last_label_loss": None if res.last_label_loss is None else round(res.last_label_loss, 5),
+        "last_prompt_loss": None if res.last_prompt_loss is None else round(res.last_prompt_loss, 5),
         "metric": res.metric_name,
         "best_metric": res.best_metric,
         "resumed_from_step": res.resumed_from_step,

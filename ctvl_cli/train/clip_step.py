@@ -1,0 +1,133 @@
+"""One ``finetune clip`` optimizer step: the wrapped model (both towers, the auxiliary label head, the prompt
+logits), the contrastive loss (open_clip's ``gather_with_grad`` + ``local_loss`` under torchrun), the auxiliary
+losses, and open_clip-style gradient accumulation."""
+
+from __future__ import annotations
+
+from ctvl_cli.train.common import Dist
+
+
+def pair_module(model, n_labels: int = 0, prompts=None):
+    """Wrap the model so DDP sees one forward returning both towers' features (torch imported lazily), plus,
+    with ``n_labels``, the training-only linear head of the auxiliary label loss (never exported), and with
+    ``prompts`` (a PromptBank), the zero-shot logits of the batch's images."""
+    from torch import nn
+
+    class Pair(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+            # the head reads the pooled trunk features where the model exposes them (small-clip), else the
+            # embedding: on L2-normalised embeddings its gradient is too weak to train a tower from scratch
+            self.pooled = hasattr(model, "encode_image_pooled")
+            dim = model.pool_dim if self.pooled else model.embed_dim
+            self.head = nn.Linear(dim, n_labels) if n_labels else None
+            self.prompts = prompts
+
+        def forward(self, x, ids, mask):
+            if self.head is not None and self.pooled:
+                img, feats = self.m.encode_image_pooled(x)
+            else:
+                img = feats = self.m.encode_image(x)
+            logits = None if self.head is None else self.head(feats.float())
+            scale = self.m.logit_scale()
+            zs = None
+            if self.prompts is not None:
+                from ctvl_cli.train.prompts import zeroshot_logits
+
+                zs = zeroshot_logits(img, *self.prompts.class_embeddings(self.m), scale)
+            return img, self.m.encode_text(ids, mask), scale, logits, zs
+
+    return Pair(model)
+
+
+def clip_loss(img, txt, scale, dist: Dist):
+    import torch
+    import torch.nn.functional as F
+
+    n = img.shape[0]
+    if dist.world > 1:
+        from torch.distributed.nn.functional import all_gather
+
+        all_img = torch.cat(all_gather(img), 0)
+        all_txt = torch.cat(all_gather(txt), 0)
+    else:
+        all_img, all_txt = img, txt
+    labels = torch.arange(n, device=img.device) + dist.rank * n
+    li = scale * img.float() @ all_txt.float().T
+    lt = scale * txt.float() @ all_img.float().T
+    return (F.cross_entropy(li, labels) + F.cross_entropy(lt, labels)) / 2
+
+
+def masked_bce(logits, y):
+    """Mean BCE over the known (non-NaN) labels."""
+    import torch.nn.functional as F
+
+    known = ~y.isnan()
+    return F.binary_cross_entropy_with_logits(logits[known], y[known]) if known.any() else logits.sum() * 0
+
+
+def train_step(
+    net,
+    micro,
+    opt,
+    scaler,
+    amp_dtype,
+    dev,
+    dist: Dist,
+    grad_clip: float,
+    label_weight: float = 0.0,
+    prompt_weight: float = 0.0,
+) -> tuple[float, float | None, float | None]:
+    """One optimizer step over the micro-batches ``(x, ids, mask, y)`` (``y``: labels or None). Returns the
+    contrastive loss and the (unweighted) auxiliary label and prompt losses, None when off; their weighted sum
+    is what is minimised."""
+    import contextlib
+
+    import torch
+
+    def fwd(x, ids, mask):
+        ctx = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+        with ctx:
+            return net(x, ids, mask)
+
+    seen: dict[str, list[float]] = {"label": [], "prompt": []}
+
+    def aux(logits, zs, y, share: float):
+        total = 0.0
+        if y is None:
+            return total
+        for key, lg, w in (("label", logits, label_weight), ("prompt", zs, prompt_weight)):
+            if lg is not None and w:
+                lo = masked_bce(lg.float(), y)
+                seen[key].append(float(lo.detach()))
+                total = total + w * share * lo
+        return total
+
+    opt.zero_grad(set_to_none=True)
+    if len(micro) == 1:
+        x, ids, mask, y = micro[0]
+        img, txt, scale, logits, zs = fwd(x, ids, mask)
+        loss = clip_loss(img, txt, scale, dist)
+        scaler.scale(loss + aux(logits, zs, y, 1.0)).backward()
+        total = float(loss.detach())
+    else:
+        with torch.no_grad():
+            cached = [fwd(*m[:3])[:2] for m in micro]
+        total = 0.0
+        for j, m in enumerate(micro):
+            sync = contextlib.nullcontext() if (dist.world == 1 or j == len(micro) - 1) else net.no_sync()
+            with sync:
+                img_j, txt_j, scale, logits, zs = fwd(*m[:3])
+                imgs = torch.cat([img_j if k == j else c[0] for k, c in enumerate(cached)])
+                txts = torch.cat([txt_j if k == j else c[1] for k, c in enumerate(cached)])
+                loss = clip_loss(imgs, txts, scale, dist)
+                scaler.scale(loss + aux(logits, zs, m[3], 1.0 / len(micro))).backward()
+            total = float(loss.detach())
+    if grad_clip:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    lab, pro = (sum(v) / len(v) if v else None for v in (seen["label"], seen["prompt"]))
+    return total, lab, pro
