@@ -91,7 +91,7 @@ _ctvl() {
             ;;
         "/finetune") words="clip probe report tokenizer --help"
             ;;
-        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --text-aug-whole --labels --label-weight --prompt-weight --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
+        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --text-aug-whole --labels --label-weight --prompt-weight --aug-shift --aug-rotate --aug-scale --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
             case "$prev" in
                 --out) files=1 ;;
                 -o) files=1 ;;
@@ -114,6 +114,9 @@ _ctvl() {
                 --labels) files=1 ;;
                 --label-weight) files=1 ;;
                 --prompt-weight) files=1 ;;
+                --aug-shift) files=1 ;;
+                --aug-rotate) files=1 ;;
+                --aug-scale) files=1 ;;
                 --seed) files=1 ;;
                 --save-every) files=1 ;;
                 --max-steps) files=1 ;;

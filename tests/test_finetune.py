@@ -103,14 +103,17 @@ def test_existing_run_needs_resume_or_overwrite(runner, phantoms, tmp_path):
     assert r.exit_code == 2 and "nothing to resume" in r.stderr
 
 
-def test_resume_is_exact(runner, phantoms, tmp_path):
-    """Interrupted after 3 of 6 steps (mid-epoch) and resumed == the uninterrupted run, bit for bit."""
+@pytest.mark.parametrize("aug", [[], ["--aug-shift", "10", "--aug-rotate", "5", "--aug-scale", "0.1"]])
+def test_resume_is_exact(runner, phantoms, tmp_path, aug):
+    """Interrupted after 3 of 6 steps (mid-epoch) and resumed == the uninterrupted run, bit for bit (also with
+    spatial augmentation: its draws depend only on seed, epoch and index)."""
     from ctvl_cli.cli.app import app
 
     common = [
         "--pairs",
         str(phantoms / "pairs.csv"),
         *BASE,
+        *aug,
         "--epochs",
         "3",
         "--accum",
@@ -564,3 +567,51 @@ def test_clip_prompt_weight_trains_the_zeroshot_prompts(runner, phantoms, tmp_pa
     assert len(aucs) >= 5 and np.mean(aucs) > 0.8, aucs
     r = runner.invoke(app, [*args[:5], str(tmp_path / "r2"), *BASE, "--prompt-weight", "1"])
     assert r.exit_code == 2 and "--labels" in r.stderr, r.stderr
+
+
+def test_spatial_augmentation_geometry():
+    """Whole-voxel shifts move the content and fill with the pad value; a 90-degree rotation about the first axis
+    is rot90 in the other two; no augmentation is the identity; draws stay in range and depend only on the key."""
+    import torch
+
+    from ctvl_cli.train.augment import SpatialAug, apply, draw
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 6, 8, 8)
+    sp = (5.0, 5.0, 5.0)
+    assert torch.allclose(apply(x, sp, -1.0, [0, 0, 0], [0, 0, 0], 1.0), x, atol=1e-5)
+    y = apply(x, sp, -1.0, [10.0, 0.0, -5.0], [0, 0, 0], 1.0)  # +2 voxels along axis 0, -1 along axis 2
+    assert torch.allclose(y[:, 2:, :, :-1], x[:, :-2, :, 1:], atol=1e-5)
+    assert (y[:, :2] == -1.0).all() and (y[..., -1] == -1.0).all()
+    r = apply(x, sp, -1.0, [0, 0, 0], [90.0, 0, 0], 1.0)
+    assert any(torch.allclose(r, torch.rot90(x, k, (2, 3)), atol=1e-4) for k in (1, 3))
+    z = apply(x, sp, -1.0, [0, 0, 0], [0, 0, 0], 0.5)  # shrunk to half: the border is padding
+    assert (z[:, 0] == -1.0).all() and not torch.allclose(z, x)
+    aug = SpatialAug(shift_mm=10, rotate_deg=5, scale=0.1)
+    for key in range(50):
+        shift, rot, scale = draw(aug, key)
+        assert max(map(abs, shift)) <= 10 and max(map(abs, rot)) <= 5 and 0.9 <= scale <= 1.1
+    assert draw(aug, 7) == draw(aug, 7) and draw(aug, 7) != draw(aug, 8)
+    assert not SpatialAug().active and aug.active
+
+
+def test_pair_dataset_augments_per_epoch(phantoms):
+    """With augmentation a scan's training input changes from epoch to epoch, is reproducible for the same epoch,
+    and keeps the model's shape; without it the input is the preprocessed volume."""
+    import torch
+
+    from ctvl_cli.registry import get_card
+    from ctvl_cli.train.augment import SpatialAug
+    from ctvl_cli.train.data import PairDataset, read_pairs
+
+    spec = get_card("ctvl-tiny-test").preprocess
+    pairs = read_pairs(str(phantoms / "pairs.csv"))
+    plain = PairDataset(pairs, spec)
+    ds = PairDataset(pairs, spec, aug=SpatialAug(shift_mm=8, rotate_deg=4, scale=0.05))
+    x0 = plain[1][0]
+    a = ds[1][0]
+    assert a.shape == x0.shape and not torch.allclose(a, x0)
+    assert torch.equal(ds[1][0], a)
+    ds.epoch = 1
+    assert not torch.allclose(ds[1][0], a)
+    assert torch.equal(PairDataset(pairs, spec, aug=SpatialAug())[1][0], x0)

@@ -57,6 +57,10 @@ class ClipConfig:
     label_weight: float = 1.0
     # with labels: BCE on the zero-shot logits of the card's prompts (ctvl_cli.train.prompts)
     prompt_weight: float = 0.0
+    # spatial augmentation of the training inputs (ctvl_cli.train.augment); all 0: off
+    aug_shift_mm: float = 0.0
+    aug_rotate_deg: float = 0.0
+    aug_scale: float = 0.0
 
 
 @dataclass
@@ -128,6 +132,7 @@ def finetune_clip(
     from ctvl_cli.models.factory import create_model, resolve_device, tokenizer_fn
     from ctvl_cli.registry import resolve_card
     from ctvl_cli.registry.weights import resolve_card_and_weights
+    from ctvl_cli.train.augment import SpatialAug
     from ctvl_cli.train.data import PairDataset, collate, read_pairs
 
     out = Path(out)
@@ -223,6 +228,7 @@ def finetune_clip(
         text_whole=cfg.text_aug_whole,
         seed=cfg.seed,
         store=store,
+        aug=SpatialAug(cfg.aug_shift_mm, cfg.aug_rotate_deg, cfg.aug_scale),
     )
     steps_per_epoch = (len(pairs) // dist.world) // per_step  # = len(_epoch_order(...)) // per_step
     total_steps = steps_per_epoch * cfg.epochs

@@ -123,8 +123,10 @@ class PairDataset:
         text_whole: float = 0.5,
         seed: int = 0,
         store=None,
+        aug=None,
     ) -> None:
         self.pairs, self.spec, self.text_aug, self.seed = pairs, spec, text_aug, seed
+        self.aug = aug if aug is not None and aug.active else None  # a train.augment.SpatialAug
         self.text_whole = text_whole
         self.store = store  # an InputStore holding preprocessed volumes, or None to decode each time
         self.epoch = 0
@@ -135,6 +137,11 @@ class PairDataset:
     def __getitem__(self, i: int):
         pr = self.pairs[i]
         x = self.store[i] if self.store is not None else load_input(pr.image, self.spec)
+        if self.aug is not None:
+            from ctvl_cli.train import augment
+
+            shift, rot, scale = augment.draw(self.aug, hash((self.seed, self.epoch, i, 1)))
+            x = augment.apply(x, self.spec.spacing, self.spec.pad_value, shift, rot, scale)
         text = pr.text
         if self.text_aug:
             text = sample_sentences(

@@ -156,6 +156,29 @@ def clip_cmd(
             "('X is present.' vs 'X is not present.'), VocabFine-style (0: off).",
         ),
     ] = 0.0,
+    aug_shift: Annotated[
+        float,
+        typer.Option(
+            "--aug-shift",
+            min=0.0,
+            help="Random translation of training volumes, up to this many mm per axis.",
+        ),
+    ] = 0.0,
+    aug_rotate: Annotated[
+        float,
+        typer.Option(
+            "--aug-rotate",
+            min=0.0,
+            max=45.0,
+            help="Random rotation about each axis, up to this many degrees.",
+        ),
+    ] = 0.0,
+    aug_scale: Annotated[
+        float,
+        typer.Option(
+            "--aug-scale", min=0.0, max=0.5, help="Random isotropic scaling by a factor in [1-s, 1+s]."
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     save_every: Annotated[
         int, typer.Option("--save-every", min=0, help="Checkpoint every N steps (0: per epoch).")
@@ -216,6 +239,9 @@ def clip_cmd(
             labels=str(labels) if labels else None,
             label_weight=label_weight,
             prompt_weight=prompt_weight,
+            aug_shift_mm=aug_shift,
+            aug_rotate_deg=aug_rotate,
+            aug_scale=aug_scale,
             seed=seed,
             save_every=save_every,
             max_steps=max_steps,
