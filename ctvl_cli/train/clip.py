@@ -323,7 +323,7 @@ def finetune_clip(
             "pairs": len(pairs),
         }
     )
-    last_loss, label_loss, prompt_loss = float("nan"), None, None
+    last_loss, aux_losses = float("nan"), {}
     interrupted = False
     try:
         while epoch < cfg.epochs and step < total_steps:
@@ -348,7 +348,7 @@ def finetune_clip(
                 lr = _lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
                 for g in opt.param_groups:
                     g["lr"] = lr
-                last_loss, label_loss, prompt_loss = train_step(
+                last_loss, aux_losses = train_step(
                     net,
                     micro,
                     opt,
@@ -369,8 +369,7 @@ def finetune_clip(
                         "step": step,
                         "epoch": epoch,
                         "loss": last_loss,
-                        **({} if label_loss is None else {"label_loss": label_loss}),
-                        **({} if prompt_loss is None else {"prompt_loss": prompt_loss}),
+                        **aux_losses,
                         "lr": lr,
                         "secs": time.perf_counter() - t0,
                     }
@@ -382,10 +381,7 @@ def finetune_clip(
                     break
                 if stop_after and step >= stop_after:
                     raise KeyboardInterrupt  # leave the run exactly as an interruption would
-            rec: dict[str, Any] = {"epoch": epoch, "step": step, "loss": last_loss}
-            for k, v in (("label_loss", label_loss), ("prompt_loss", prompt_loss)):
-                if v is not None:
-                    rec[k] = v
+            rec: dict[str, Any] = {"epoch": epoch, "step": step, "loss": last_loss, **aux_losses}
             epoch_done = batch_in_epoch >= steps_per_epoch
             if epoch_done:
                 epoch += 1
@@ -428,8 +424,8 @@ def finetune_clip(
         history=history,
         resumed_from_step=resumed_from,
         interrupted=interrupted,
-        last_label_loss=label_loss,
-        last_prompt_loss=prompt_loss,
+        last_label_loss=aux_losses.get("label_loss"),
+        last_prompt_loss=aux_losses.get("prompt_loss"),
     )
 
 

@@ -78,10 +78,10 @@ def train_step(
     grad_clip: float,
     label_weight: float = 0.0,
     prompt_weight: float = 0.0,
-) -> tuple[float, float | None, float | None]:
+) -> tuple[float, dict[str, float]]:
     """One optimizer step over the micro-batches ``(x, ids, mask, y)`` (``y``: labels or None). Returns the
-    contrastive loss and the (unweighted) auxiliary label and prompt losses, None when off; their weighted sum
-    is what is minimised."""
+    contrastive loss and the (unweighted) auxiliary losses that are on, as ``{"label_loss": .., "prompt_loss": ..}``
+    averaged over the micro-batches; their weighted sum with the contrastive loss is what is minimised."""
     import contextlib
 
     import torch
@@ -91,16 +91,16 @@ def train_step(
         with ctx:
             return net(x, ids, mask)
 
-    seen: dict[str, list[float]] = {"label": [], "prompt": []}
+    seen: dict[str, list[float]] = {}
 
     def aux(logits, zs, y, share: float):
         total = 0.0
         if y is None:
             return total
-        for key, lg, w in (("label", logits, label_weight), ("prompt", zs, prompt_weight)):
+        for key, lg, w in (("label_loss", logits, label_weight), ("prompt_loss", zs, prompt_weight)):
             if lg is not None and w:
                 lo = masked_bce(lg.float(), y)
-                seen[key].append(float(lo.detach()))
+                seen.setdefault(key, []).append(float(lo.detach()))
                 total = total + w * share * lo
         return total
 
@@ -129,5 +129,4 @@ def train_step(
         torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
     scaler.step(opt)
     scaler.update()
-    lab, pro = (sum(v) / len(v) if v else None for v in (seen["label"], seen["prompt"]))
-    return total, lab, pro
+    return total, {k: sum(v) / len(v) for k, v in seen.items()}
