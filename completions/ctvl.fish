@@ -68,6 +68,8 @@ complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l labels -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l label-weight -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l prompt-weight -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l masks -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l mask-weight -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l aug-shift -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l aug-rotate -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l aug-scale -r -F
@@ -201,6 +203,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l finding-rate -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l resolution -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l workers -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l start -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l masks
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l format -x -a 'human json jsonl csv'
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -l help
 complete -c ctvl -n '__fish_seen_subcommand_from phantom' -F

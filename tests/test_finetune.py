@@ -393,8 +393,8 @@ def test_label_head_reads_small_clip_pooled_features():
     assert net.head.in_features == m.pool_dim == 2 * kw["widths"][-1]  # avg + max pooled
     x = torch.randn(3, 1, 16, 16, 16)
     ids, mask = torch.randint(1, 50, (3, 6)), torch.ones(3, 6, dtype=torch.long)
-    img, txt, scale, logits, zs = net(x, ids, mask)
-    assert zs is None  # no prompt loss asked for
+    img, txt, scale, logits, zs, dense = net(x, ids, mask)
+    assert zs is None and dense is None  # no prompt or mask loss asked for
     assert logits.shape == (3, 5) and torch.allclose(img, m.encode_image(x), atol=1e-6)
     emb, pooled = m.encode_image_pooled(x)
     assert torch.allclose(logits, net.head(pooled), atol=1e-6) and not torch.allclose(
@@ -518,7 +518,7 @@ def test_prompt_loss_logits_are_the_zeroshot_protocol(templates):
     m.txt_norm.running_var.copy_(var_before)
     bank.class_embeddings(m)
     assert torch.equal(m.txt_norm.running_mean, before) and m.txt_norm.training
-    img, _, scale, _, zs = net(x, ids, mask)  # prompts first, then the report batch updates the statistics
+    img, _, scale, _, zs, _ = net(x, ids, mask)  # prompts first, then the report batch updates the statistics
     assert zs.shape == (4, 5)
     m.eval()
     m.txt_norm.running_mean.copy_(before)

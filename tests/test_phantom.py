@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 import numpy as np
@@ -358,3 +359,30 @@ def test_cli_phantom(tmp_path, runner):
     bad = runner.invoke(app, ["phantom", str(tmp_path / "x"), "-n", "1", "--findings", "Lung tumour"])
     assert bad.exit_code == 2
     assert "unknown finding" in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+def test_cli_phantom_masks_mark_each_findings_voxels(tmp_path, runner):
+    """--masks: masks/<scan> on the scan's grid holds exactly the forced findings' voxels, valued by their
+    labels.csv column, and those voxels carry the finding's HU in the scan."""
+    import nibabel as nib
+
+    from ctvl_cli.cli.app import app
+    from ctvl_cli.phantom.findings import finding_id
+
+    out = tmp_path / "ph"
+    res = runner.invoke(app, ["phantom", str(out), "-n", "2", "--seed", "4", "--masks", "-f", "json",
+                              "--findings", "Lung nodule,Medical material"])  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    names = [c["name"] for c in json.loads(res.stdout)]
+    cols = list(CTRATE_COLUMNS)
+    for name in names:
+        img, msk = nib.load(out / f"{name}.nii.gz"), nib.load(out / "masks" / f"{name}.nii.gz")
+        assert msk.shape == img.shape and np.allclose(msk.affine, img.affine)
+        m, hu = np.asarray(msk.dataobj), np.asarray(img.dataobj)
+        nod, dev = cols.index("Lung nodule") + 1, cols.index("Medical material") + 1
+        assert (nod, dev) == (finding_id("Lung nodule"), finding_id("Medical material"))
+        assert set(np.unique(m).tolist()) == {0, nod, dev}
+        assert -150 < hu[m == nod].mean() < 150  # soft-tissue nodules (noise), lung around them is ~-850
+        assert hu[m == dev].mean() > 250  # metal / catheter density
+    runner.invoke(app, ["phantom", str(tmp_path / "plain"), "-n", "1", "--seed", "4"])
+    assert not (tmp_path / "plain" / "masks").exists()

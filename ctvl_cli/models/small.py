@@ -106,14 +106,16 @@ class SmallClip(CTModel):
     def pool_dim(self) -> int:
         return self.visual_proj.in_features
 
-    def encode_image_pooled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(embedding, pooled trunk features): training's auxiliary label head reads the pooled features (on
-        the L2-normalised embedding its gradient is too weak to train the tower from scratch)."""
+    def encode_image_pooled(self, x: torch.Tensor, *, with_map: bool = False):
+        """(embedding, pooled trunk features[, feature map]): training's auxiliary label head reads the pooled
+        features (on the L2-normalised embedding its gradient is too weak to train the tower from scratch), its
+        dense mask head the feature map of the same pass."""
         f = self._visual(x)
         p = f.mean(dim=(2, 3, 4))
         if self.pool == "avgmax":
             p = torch.cat([p, f.amax(dim=(2, 3, 4))], dim=1)
-        return F.normalize(self.img_norm(self.visual_proj(p)), dim=-1), p
+        e = F.normalize(self.img_norm(self.visual_proj(p)), dim=-1)
+        return (e, p, f) if with_map else (e, p)
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_image_pooled(x)[0]

@@ -218,12 +218,14 @@ def save_nifti(path: str | os.PathLike, volume: np.ndarray, affine: np.ndarray) 
 
 
 def _make_one(job: tuple) -> dict[str, Any]:
-    out_dir, seed, index, findings, finding_rate, resolution = job
+    out_dir, seed, index, findings, finding_rate, resolution, masks = job
     case = generate_phantom(
         seed=seed, index=index, findings=findings, finding_rate=finding_rate, resolution=resolution
     )
     name = case_name(seed, index)
     save_nifti(Path(out_dir) / f"{name}.nii.gz", case.volume, case.affine)
+    if masks:
+        save_nifti(Path(out_dir) / "masks" / f"{name}.nii.gz", case.finding_map, case.affine)
     return {
         "name": name,
         "index": index,
@@ -246,12 +248,15 @@ def write_phantoms(
     resolution: str = "working",
     workers: int = 0,
     start: int = 0,
+    masks: bool = False,
     on_case: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Write ``n`` phantoms (cases ``start .. start+n-1`` of series ``seed``) and their CSV files.
 
     Files: ``<name>.nii.gz`` per case, ``reports.csv`` (VolumeName, Findings_EN, Impressions_EN, report_text),
-    ``labels.csv`` (VolumeName + the 18 CT-RATE columns in CT-RATE order) and ``pairs.csv`` (image, text).
+    ``labels.csv`` (VolumeName + the 18 CT-RATE columns in CT-RATE order) and ``pairs.csv`` (image, text);
+    with ``masks``, ``masks/<name>.nii.gz``: the finding label map on the scan's grid (uint8, value k = the k-th
+    CT-RATE column, 0 = none; where findings overlap, the one rendered last).
     Case ``i`` depends only on ``(seed, i)``, so shards (``start``) and any ``workers`` count give identical
     files.
 
@@ -267,10 +272,12 @@ def write_phantoms(
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        if masks:
+            (out / "masks").mkdir(exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create output folder ({e.strerror})", path=out) from None
-    jobs = [(str(out), int(seed), start + i, list(findings) if findings is not None else None, finding_rate, resolution)
-            for i in range(n)]  # fmt: skip
+    jobs = [(str(out), int(seed), start + i, list(findings) if findings is not None else None, finding_rate, resolution,
+             masks) for i in range(n)]  # fmt: skip
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     if workers and workers > 1 and n > 1:

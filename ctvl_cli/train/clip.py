@@ -61,6 +61,9 @@ class ClipConfig:
     aug_shift_mm: float = 0.0
     aug_rotate_deg: float = 0.0
     aug_scale: float = 0.0
+    # with labels: folder of label maps (value k = k-th label column) -> dense per-cell loss (train.masks)
+    masks: str | None = None
+    mask_weight: float = 1.0
 
 
 @dataclass
@@ -76,6 +79,7 @@ class ClipResult:
     interrupted: bool = False
     last_label_loss: float | None = None  # the auxiliary --labels loss at the last step (None when off)
     last_prompt_loss: float | None = None  # the --prompt-weight loss at the last step (None when off)
+    last_mask_loss: float | None = None  # the --masks loss at the last step (None when off)
 
 
 def _label_matrix(labels_csv: str, pairs) -> tuple[list[str], Any]:
@@ -244,12 +248,36 @@ def finetune_clip(
         from ctvl_cli.train.prompts import PromptBank
 
         prompts = PromptBank(label_names, card.prompt_templates, tokenize)
-    net = pair_module(model, len(label_names) if label_names and cfg.label_weight else 0, prompts)
-    net_head = net.head
-    if net_head is not None:
-        net_head.to(dev)
-        if state is not None and state.get("aux_head"):
-            net_head.load_state_dict(state["aux_head"])
+    dense_ch = 0
+    if cfg.masks:
+        if label_names is None:
+            raise UsageError("--masks needs --labels", hint="mask value k marks the k-th column of --labels")
+        from ctvl_cli.train.masks import run_targets
+
+        ds.targets, dense_ch = run_targets(
+            cfg.masks,
+            model,
+            card.preprocess,
+            pairs,
+            len(label_names),
+            out=out,
+            dist=dist,
+            workers=workers,
+            emit=emit,
+        )
+    net = pair_module(
+        model,
+        len(label_names) if label_names and cfg.label_weight else 0,
+        prompts,
+        dense_labels=len(label_names) if dense_ch and cfg.mask_weight else 0,
+        dense_channels=dense_ch,
+    )
+    net_head, net_dense = net.head, net.dense
+    for mod, key in ((net_head, "aux_head"), (net_dense, "mask_head")):
+        if mod is not None:
+            mod.to(dev)
+            if state is not None and state.get(key):
+                mod.load_state_dict(state[key])
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -295,6 +323,7 @@ def finetune_clip(
                 "config": asdict(cfg),
                 "model": model.state_dict(),
                 "aux_head": None if net_head is None else net_head.state_dict(),
+                "mask_head": None if net_dense is None else net_dense.state_dict(),
                 "optimizer": opt.state_dict(),
                 "scaler": scaler.state_dict(),
                 "step": step,
@@ -340,9 +369,10 @@ def finetune_clip(
             )
             micro: list = []
             t0 = time.perf_counter()
-            for xs, texts, idx in loader:
+            for xs, texts, idx, ts in loader:
                 y = None if label_rows is None else label_rows[idx].to(dev)
-                micro.append((xs.to(dev, non_blocking=True), *tokenize(texts), y))
+                t = None if ts is None else ts.to(dev)
+                micro.append((xs.to(dev, non_blocking=True), *tokenize(texts), y, t))
                 if len(micro) < cfg.accum:
                     continue
                 lr = _lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
@@ -359,6 +389,7 @@ def finetune_clip(
                     cfg.grad_clip,
                     cfg.label_weight,
                     cfg.prompt_weight,
+                    cfg.mask_weight if net_dense is not None else 0.0,
                 )
                 micro = []
                 step += 1
@@ -426,6 +457,7 @@ def finetune_clip(
         interrupted=interrupted,
         last_label_loss=aux_losses.get("label_loss"),
         last_prompt_loss=aux_losses.get("prompt_loss"),
+        last_mask_loss=aux_losses.get("mask_loss"),
     )
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 from ctvl_cli.train.common import Dist
 
 
-def pair_module(model, n_labels: int = 0, prompts=None):
+def pair_module(model, n_labels: int = 0, prompts=None, dense_labels: int = 0, dense_channels: int = 0):
     """Wrap the model so DDP sees one forward returning both towers' features (torch imported lazily), plus,
-    with ``n_labels``, the training-only linear head of the auxiliary label loss (never exported), and with
-    ``prompts`` (a PromptBank), the zero-shot logits of the batch's images."""
+    with ``n_labels``, the training-only linear head of the auxiliary label loss (never exported), with
+    ``prompts`` (a PromptBank), the zero-shot logits of the batch's images, and with ``dense_labels`` (and the
+    feature map's width ``dense_channels``), a training-only 1x1x1 convolution giving per-cell logits of the
+    ``--masks`` loss."""
     from torch import nn
 
     class Pair(nn.Module):
@@ -22,21 +24,29 @@ def pair_module(model, n_labels: int = 0, prompts=None):
             self.pooled = hasattr(model, "encode_image_pooled")
             dim = model.pool_dim if self.pooled else model.embed_dim
             self.head = nn.Linear(dim, n_labels) if n_labels else None
+            self.dense = nn.Conv3d(dense_channels, dense_labels, 1) if dense_labels else None
             self.prompts = prompts
 
         def forward(self, x, ids, mask):
-            if self.head is not None and self.pooled:
-                img, feats = self.m.encode_image_pooled(x)
+            fmap = None
+            if self.pooled and (self.head is not None or self.dense is not None):
+                if self.dense is not None:
+                    img, feats, fmap = self.m.encode_image_pooled(x, with_map=True)
+                else:
+                    img, feats = self.m.encode_image_pooled(x)
             else:
                 img = feats = self.m.encode_image(x)
+                if self.dense is not None:
+                    fmap = self.m.image_feature_map(x)  # a second pass: models without encode_image_pooled
             logits = None if self.head is None else self.head(feats.float())
+            dense = None if self.dense is None else self.dense(fmap.float())
             scale = self.m.logit_scale()
             zs = None
             if self.prompts is not None:
                 from ctvl_cli.train.prompts import zeroshot_logits
 
                 zs = zeroshot_logits(img, *self.prompts.class_embeddings(self.m), scale)
-            return img, self.m.encode_text(ids, mask), scale, logits, zs
+            return img, self.m.encode_text(ids, mask), scale, logits, zs, dense
 
     return Pair(model)
 
@@ -78,10 +88,12 @@ def train_step(
     grad_clip: float,
     label_weight: float = 0.0,
     prompt_weight: float = 0.0,
+    mask_weight: float = 0.0,
 ) -> tuple[float, dict[str, float]]:
-    """One optimizer step over the micro-batches ``(x, ids, mask, y)`` (``y``: labels or None). Returns the
-    contrastive loss and the (unweighted) auxiliary losses that are on, as ``{"label_loss": .., "prompt_loss": ..}``
-    averaged over the micro-batches; their weighted sum with the contrastive loss is what is minimised."""
+    """One optimizer step over the micro-batches ``(x, ids, mask, y, t)`` (``y``: labels or None; ``t``: dense
+    mask targets or None). Returns the contrastive loss and the (unweighted) auxiliary losses that are on, as
+    ``{"label_loss": .., "prompt_loss": .., "mask_loss": ..}`` averaged over the micro-batches; their weighted sum
+    with the contrastive loss is what is minimised."""
     import contextlib
 
     import torch
@@ -93,23 +105,29 @@ def train_step(
 
     seen: dict[str, list[float]] = {}
 
-    def aux(logits, zs, y, share: float):
+    def aux(out, y, t, share: float):
+        from ctvl_cli.train.masks import dense_loss
+
+        logits, zs, dense = out[3:6]
         total = 0.0
-        if y is None:
-            return total
-        for key, lg, w in (("label_loss", logits, label_weight), ("prompt_loss", zs, prompt_weight)):
-            if lg is not None and w:
-                lo = masked_bce(lg.float(), y)
+        terms = [
+            ("label_loss", logits, y, label_weight, masked_bce),
+            ("prompt_loss", zs, y, prompt_weight, masked_bce),
+            ("mask_loss", dense, t, mask_weight, dense_loss),
+        ]
+        for key, lg, target, w, fn in terms:
+            if lg is not None and target is not None and w:
+                lo = fn(lg.float(), target)
                 seen.setdefault(key, []).append(float(lo.detach()))
                 total = total + w * share * lo
         return total
 
     opt.zero_grad(set_to_none=True)
     if len(micro) == 1:
-        x, ids, mask, y = micro[0]
-        img, txt, scale, logits, zs = fwd(x, ids, mask)
-        loss = clip_loss(img, txt, scale, dist)
-        scaler.scale(loss + aux(logits, zs, y, 1.0)).backward()
+        x, ids, mask, y, t = micro[0]
+        out = fwd(x, ids, mask)
+        loss = clip_loss(out[0], out[1], out[2], dist)
+        scaler.scale(loss + aux(out, y, t, 1.0)).backward()
         total = float(loss.detach())
     else:
         with torch.no_grad():
@@ -118,11 +136,11 @@ def train_step(
         for j, m in enumerate(micro):
             sync = contextlib.nullcontext() if (dist.world == 1 or j == len(micro) - 1) else net.no_sync()
             with sync:
-                img_j, txt_j, scale, logits, zs = fwd(*m[:3])
-                imgs = torch.cat([img_j if k == j else c[0] for k, c in enumerate(cached)])
-                txts = torch.cat([txt_j if k == j else c[1] for k, c in enumerate(cached)])
-                loss = clip_loss(imgs, txts, scale, dist)
-                scaler.scale(loss + aux(logits, zs, m[3], 1.0 / len(micro))).backward()
+                out = fwd(*m[:3])
+                imgs = torch.cat([out[0] if k == j else c[0] for k, c in enumerate(cached)])
+                txts = torch.cat([out[1] if k == j else c[1] for k, c in enumerate(cached)])
+                loss = clip_loss(imgs, txts, out[2], dist)
+                scaler.scale(loss + aux(out, m[3], m[4], 1.0 / len(micro))).backward()
             total = float(loss.detach())
     if grad_clip:
         scaler.unscale_(opt)

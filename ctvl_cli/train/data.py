@@ -111,7 +111,8 @@ def load_input(path: str, spec):
 
 
 class PairDataset:
-    """Map-style dataset: index -> (preprocessed image tensor (1, *shape), text). Failures raise InputError
+    """Map-style dataset: index -> (preprocessed image tensor (1, *shape), text, index, dense targets or None).
+    Failures raise InputError
     naming the file (training must not silently drop data)."""
 
     def __init__(
@@ -129,6 +130,9 @@ class PairDataset:
         self.aug = aug if aug is not None and aug.active else None  # a train.augment.SpatialAug
         self.text_whole = text_whole
         self.store = store  # an InputStore holding preprocessed volumes, or None to decode each time
+        self.targets = (
+            None  # (n, L, *grid) uint8 dense mask targets (train.masks), moved with the augmentation
+        )
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -137,21 +141,26 @@ class PairDataset:
     def __getitem__(self, i: int):
         pr = self.pairs[i]
         x = self.store[i] if self.store is not None else load_input(pr.image, self.spec)
+        t = None if self.targets is None else self.targets[i]
         if self.aug is not None:
             from ctvl_cli.train import augment
 
             shift, rot, scale = augment.draw(self.aug, hash((self.seed, self.epoch, i, 1)))
             x = augment.apply(x, self.spec.spacing, self.spec.pad_value, shift, rot, scale)
+            if t is not None:
+                from ctvl_cli.train.masks import augment_targets
+
+                t = augment_targets(t, self.spec.spacing, self.spec.shape, shift, rot, scale)
         text = pr.text
         if self.text_aug:
             text = sample_sentences(
                 text, random.Random(hash((self.seed, self.epoch, i)) & 0xFFFFFFFF), keep_all_p=self.text_whole
             )
-        return x, text, i
+        return x, text, i, t
 
 
 def collate(batch):
     import torch
 
-    xs, texts, idx = zip(*batch)
-    return torch.stack(xs), list(texts), torch.tensor(idx)
+    xs, texts, idx, ts = zip(*batch)
+    return torch.stack(xs), list(texts), torch.tensor(idx), None if ts[0] is None else torch.stack(ts)

@@ -106,7 +106,7 @@ def _features(encoder, pairs, spec, path: Path, key: str, *, workers: int, dev, 
     emit({"event": "features", "n": len(pairs)})
     out = []
     with torch.no_grad():
-        for xs, _, _ in loader:
+        for xs, *_ in loader:
             out.append(encoder.image_feature_map(xs.to(dev)).float().cpu().half())
     feats = torch.cat(out)
     tmp = path.with_name(path.name + ".tmp.npy")

@@ -17,7 +17,7 @@ class Validator:
         loader = torch.utils.data.DataLoader(
             PairDataset(self.pairs, spec), batch_size=8, num_workers=workers, collate_fn=collate
         )
-        self.images = torch.cat([x for x, _, _ in loader])
+        self.images = torch.cat([x for x, *_ in loader])
         self.labels = None
         self.metric_name = "r2i_R@5"
         if labels_csv:

@@ -58,6 +58,8 @@ def _event_printer(fmt_every: int = 10):
             output.info(f"computing frozen encoder feature maps of {e['n']} scan(s) once")
         elif ev == "prepare":
             output.info(f"preprocessing {e['todo']} volume(s) once into {e['store']}")
+        elif ev == "prepare_masks":
+            output.info(f"computing the feature-grid targets of {e['todo']} mask(s) once into {e['store']}")
         elif ev == "prepare_step":
             if e["n"] % 250 == 0 or e["n"] == e["of"]:
                 output.info(f"preprocessed {e['n']}/{e['of']}")
@@ -67,6 +69,7 @@ def _event_printer(fmt_every: int = 10):
             elif e["step"] % fmt_every == 0:
                 aux = f" label_loss {e['label_loss']:.4f}" if "label_loss" in e else ""
                 aux += f" prompt_loss {e['prompt_loss']:.4f}" if "prompt_loss" in e else ""
+                aux += f" mask_loss {e['mask_loss']:.4f}" if "mask_loss" in e else ""
                 output.info(
                     f"step {e['step']} epoch {e['epoch']} loss {e['loss']:.4f}{aux} lr {e['lr']:.2e} ({e['secs']:.2f} s/step)"
                 )
@@ -156,6 +159,17 @@ def clip_cmd(
             "('X is present.' vs 'X is not present.'), VocabFine-style (0: off).",
         ),
     ] = 0.0,
+    masks: Annotated[
+        Path | None,
+        typer.Option(
+            "--masks",
+            help="With --labels: folder of label maps named like the scans (value k = k-th label column, e.g. "
+            "`ctvl phantom --masks`): adds a per-cell loss on the image feature map (training only).",
+        ),
+    ] = None,
+    mask_weight: Annotated[
+        float, typer.Option("--mask-weight", min=0.0, help="Weight of the --masks loss.")
+    ] = 1.0,
     aug_shift: Annotated[
         float,
         typer.Option(
@@ -239,6 +253,8 @@ def clip_cmd(
             labels=str(labels) if labels else None,
             label_weight=label_weight,
             prompt_weight=prompt_weight,
+            masks=str(masks) if masks else None,
+            mask_weight=mask_weight,
             aug_shift_mm=aug_shift,
             aug_rotate_deg=aug_rotate,
             aug_scale=aug_scale,
@@ -276,6 +292,7 @@ def clip_cmd(
         "last_loss": round(res.last_loss, 5),
         "last_label_loss": None if res.last_label_loss is None else round(res.last_label_loss, 5),
         "last_prompt_loss": None if res.last_prompt_loss is None else round(res.last_prompt_loss, 5),
+        "last_mask_loss": None if res.last_mask_loss is None else round(res.last_mask_loss, 5),
         "metric": res.metric_name,
         "best_metric": res.best_metric,
         "resumed_from_step": res.resumed_from_step,

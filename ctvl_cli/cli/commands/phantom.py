@@ -17,6 +17,7 @@ Examples:
   ctvl phantom train/ -n 3000 --seed 1 --workers 2          # working resolution, CT-RATE-like finding rates
   ctvl phantom demo/ -n 2 --resolution full --findings "Lung nodule,Pleural effusion"
   ctvl phantom shard3/ -n 500 --start 1500 --seed 1         # case i depends only on (seed, i)
+  ctvl phantom train/ -n 3000 --seed 1 --masks              # + masks/<scan>: where each finding is
 """
 
 
@@ -53,6 +54,14 @@ def phantom_cmd(
     ] = "working",
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Parallel processes.")] = 0,
     start: Annotated[int, typer.Option("--start", min=0, help="Index of the first case (for sharding).")] = 0,
+    masks: Annotated[
+        bool,
+        typer.Option(
+            "--masks",
+            help="Also write masks/<scan>: each finding's voxels (value k = k-th labels.csv column), "
+            "for `finetune clip --masks`.",
+        ),
+    ] = False,
     fmt: FormatOpt = Format.human,
 ) -> None:
     """Write N phantom chest CTs, reports.csv, labels.csv (CT-RATE's 18 columns) and pairs.csv."""
@@ -68,7 +77,7 @@ def phantom_cmd(
     with output.progress(n, "phantoms") as bar:
         summary = write_phantoms(
             out_dir, n=n, seed=seed, findings=forced, finding_rate=finding_rate, resolution=resolution,
-            workers=workers, start=start, on_case=lambda _row: bar.advance(),
+            workers=workers, start=start, masks=masks, on_case=lambda _row: bar.advance(),
         )  # fmt: skip
     rows = [
         {
@@ -82,6 +91,6 @@ def phantom_cmd(
     ]
     output.write_table(rows, fmt, columns=["name", "shape", "spacing", "contrast", "findings"])
     output.info(
-        f"wrote {summary['n']} scans + reports.csv, labels.csv, pairs.csv to {summary['out_dir']} "
+        f"wrote {summary['n']} scans{' + masks' if masks else ''} + reports.csv, labels.csv, pairs.csv to {summary['out_dir']} "
         f"in {summary['seconds']} s ({summary['scans_per_s']} scans/s)"
     )
