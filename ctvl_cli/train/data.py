@@ -112,8 +112,7 @@ def load_input(path: str, spec):
 
 class PairDataset:
     """Map-style dataset: index -> (preprocessed image tensor (1, *shape), text, index, dense targets or None).
-    Failures raise InputError
-    naming the file (training must not silently drop data)."""
+    Failures raise InputError naming the file (training must not silently drop data)."""
 
     def __init__(
         self,
@@ -130,9 +129,8 @@ class PairDataset:
         self.aug = aug if aug is not None and aug.active else None  # a train.augment.SpatialAug
         self.text_whole = text_whole
         self.store = store  # an InputStore holding preprocessed volumes, or None to decode each time
-        self.targets = (
-            None  # (n, L, *grid) uint8 dense mask targets (train.masks), moved with the augmentation
-        )
+        # (n, L, *grid) uint8 dense mask targets (train.masks), moved with the augmentation
+        self.targets = None
         self.epoch = 0
 
     def __len__(self) -> int:
