@@ -82,7 +82,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--pairs", type=int, default=200)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument(
+        "--model",
+        default="ctvl-phantom",
+        help="model to score (e.g. a training run directory); --write needs the default",
+    )
     a = ap.parse_args()
+    if a.write and a.model != "ctvl-phantom":
+        ap.error("--write records the shipped ctvl-phantom only; compare other models without it")
     from ctvl_cli.phantom import write_phantoms
     from ctvl_cli.registry import get_card
 
@@ -98,7 +105,7 @@ def main() -> None:
     base.update({"name": "ctvl-phantom-random", "weights": [{"kind": "init", "seed": 0}], "available": True})
     base_path = out / "random.json"
     base_path.write_text(json.dumps(base))
-    trained = _scores("ctvl-phantom", scans, out / "trained.h5", a.pairs)
+    trained = _scores(a.model, scans, out / "trained.h5", a.pairs)
     # what the image embeddings carry, whatever the prompts: a linear probe (`ctvl finetune probe`) fitted on half
     # of the held-out embeddings and scored on the other half
     from ctvl_cli.train.probe import train_probe
@@ -107,7 +114,7 @@ def main() -> None:
         cache=out / "trained.h5",
         labels=scans / "labels.csv",
         out=out / "probe.safetensors",
-        model="ctvl-phantom",
+        model=a.model,
         val_fraction=0.5,
     ).val_auroc
     random_ = _scores(str(base_path), scans, out / "random.h5", a.pairs)
@@ -120,7 +127,7 @@ def main() -> None:
         f"Machine: {machine()}. Held-out phantoms: {a.n} scans, `ctvl phantom --seed {SEED}` (training used seeds "
         f"1000/2000), CT-RATE finding rates; embedding them took {t_embed:.0f} s.",
         "",
-        "| finding | prevalence | AUROC ctvl-phantom | AUROC random-init baseline | linear probe AUROC |",
+        f"| finding | prevalence | AUROC {a.model} | AUROC random-init baseline | linear probe AUROC |",
         "|---|---|---|---|---|",
     ]
     for f in aucs:
