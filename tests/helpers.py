@@ -16,6 +16,21 @@ def write_nifti(path: Path, arr: np.ndarray, affine: np.ndarray | None = None) -
     return path
 
 
+def cli_json(r):
+    """stdout of a successful CliRunner result, parsed (the failure shows stderr)."""
+    import json
+
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def run_history(run: Path) -> list[dict]:
+    """The per-epoch records of a `finetune` run directory (metrics.jsonl)."""
+    import json
+
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def phantom_array(shape=(48, 40, 24), seed: int = 0) -> np.ndarray:
     """int16 HU: air outside, soft tissue body, two low-density 'lungs', a dense posterior 'spine'."""
     rng = np.random.default_rng(seed)

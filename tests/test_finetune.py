@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import cli_json, run_history
+
 
 @pytest.fixture(scope="module")
 def phantoms(tmp_path_factory):
@@ -22,15 +24,6 @@ def phantoms(tmp_path_factory):
     d = tmp_path_factory.mktemp("ph")
     write_phantoms(d, n=8, seed=7)
     return d
-
-
-def _json(r):
-    assert r.exit_code == 0, r.stderr
-    return json.loads(r.stdout)
-
-
-def _history(run: Path) -> list[dict]:
-    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def _weights(run: Path):
@@ -49,9 +42,9 @@ def test_clip_lowers_loss_and_run_dir_is_a_model(runner, phantoms, tmp_path):
     args = ["finetune", "clip", "--pairs", str(phantoms / "pairs.csv"), "--out", str(run), *BASE]
     args += ["--epochs", "12", "--lr", "3e-3", "--warmup", "0", "--val-pairs", str(phantoms / "pairs.csv")]
     args += ["--val-labels", str(phantoms / "labels.csv")]
-    out = _json(runner.invoke(app, args))
+    out = cli_json(runner.invoke(app, args))
     assert out["steps"] == 24 and out["epochs_done"] == 12 and out["metric"] == "zs_auroc"
-    h = _history(run)
+    h = run_history(run)
     assert len(h) == 12 and all("r2i_R@5" in r and "zs_auroc" in r for r in h)
     first = (h[0]["loss"] + h[1]["loss"]) / 2
     last = (h[-1]["loss"] + h[-2]["loss"]) / 2
@@ -95,7 +88,7 @@ def test_existing_run_needs_resume_or_overwrite(runner, phantoms, tmp_path):
         "--max-steps",
         "1",
     ]
-    _json(runner.invoke(app, args))
+    cli_json(runner.invoke(app, args))
     r = runner.invoke(app, args)
     assert r.exit_code == 2 and "--resume" in r.stderr and r.stdout == ""
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
@@ -121,10 +114,10 @@ def test_resume_is_exact(runner, phantoms, tmp_path, aug):
         "--save-every",
         "1",
     ]
-    _json(runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "a"), *common]))
+    cli_json(runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "a"), *common]))
     r = runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "b"), *common, "--stop-after", "3"])
     assert r.exit_code == 130 and "--resume" in r.stderr
-    out = _json(
+    out = cli_json(
         runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "b"), "--resume", "-f", "json"])
     )
     assert out["resumed_from_step"] == 3 and out["steps"] == 6
@@ -142,8 +135,8 @@ def test_accumulation_equals_big_batch(runner, phantoms, tmp_path):
 
     common = ["--pairs", str(phantoms / "pairs.csv"), "--model", "ctvl-tiny-test", "--no-text-aug", "-j", "0"]
     common += ["--device", "cpu", "-f", "json", "--max-steps", "2", "--grad-clip", "0"]
-    _json(runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "big"), *common, "-b", "4"]))
-    _json(
+    cli_json(runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "big"), *common, "-b", "4"]))
+    cli_json(
         runner.invoke(
             app, ["finetune", "clip", "--out", str(tmp_path / "acc"), *common, "-b", "2", "--accum", "2"]
         )
@@ -246,7 +239,7 @@ def test_tokenizer_command(runner, phantoms, tmp_path):
     from ctvl_cli.cli.app import app
     from ctvl_cli.tokenizers import load_hf_tokenizer
 
-    out = _json(
+    out = cli_json(
         runner.invoke(
             app,
             [
@@ -310,13 +303,13 @@ def test_clip_with_input_cache_trains_and_reuses_the_store(runner, phantoms, tmp
     cache = tmp_path / "inputs"
     args = ["finetune", "clip", "--pairs", str(phantoms / "pairs.csv"), *BASE, "--input-cache", str(cache)]
     r = runner.invoke(app, [*args, "--out", str(tmp_path / "a"), "--epochs", "6", "--lr", "3e-3"])
-    out = _json(r)
+    out = cli_json(r)
     assert "preprocessing 8 volume(s) once" in r.stderr and out["steps"] == 12
     assert len(list(cache.glob("inputs-*.npy"))) == 2  # data + done bitmap
-    h = _history(tmp_path / "a")
+    h = run_history(tmp_path / "a")
     assert h[-1]["loss"] < h[0]["loss"]
     r = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--epochs", "1"])
-    assert _json(r)["steps"] == 2 and "preprocessing" not in r.stderr
+    assert cli_json(r)["steps"] == 2 and "preprocessing" not in r.stderr
 
 
 def test_small_clip_options_build_and_train_one_step():
@@ -420,7 +413,7 @@ def test_text_aug_whole_controls_subsets(runner, phantoms, tmp_path):
     args = ["finetune", "clip", "--pairs", str(phantoms / "pairs.csv"), "--out", str(run), "--model",
             "ctvl-tiny-test", "-b", "4", "-j", "0", "--device", "cpu", "-f", "json", "--epochs", "1",
             "--text-aug-whole", "0.2"]  # fmt: skip
-    assert _json(runner.invoke(app, args))["steps"] == 2
+    assert cli_json(runner.invoke(app, args))["steps"] == 2
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert state["config"]["text_aug"] is True and state["config"]["text_aug_whole"] == 0.2
     r = runner.invoke(app, [*args[:4], str(tmp_path / "bad"), *args[5:-1], "1.5"])
@@ -440,7 +433,7 @@ def test_clip_with_training_labels_adds_head_only_to_the_checkpoint(runner, phan
     assert r.exit_code == 130, r.stderr
     head = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["aux_head"]
     assert head["weight"].shape[0] == 18
-    out = _json(
+    out = cli_json(
         runner.invoke(app, ["finetune", "clip", "--out", str(run), "--resume", "-f", "json", "-j", "0"])
     )
     assert out["steps"] == 4 and out["resumed_from_step"] == 3
@@ -545,8 +538,8 @@ def test_clip_prompt_weight_trains_the_zeroshot_prompts(runner, phantoms, tmp_pa
     run = tmp_path / "run"
     args = ["finetune", "clip", "--pairs", str(phantoms / "pairs.csv"), "--out", str(run), *BASE]
     args += ["--labels", str(phantoms / "labels.csv"), "--label-weight", "0", "--prompt-weight", "5"]
-    out = _json(runner.invoke(app, [*args, "--epochs", "30", "--lr", "3e-3", "--warmup", "0"]))
-    h = _history(run)
+    out = cli_json(runner.invoke(app, [*args, "--epochs", "30", "--lr", "3e-3", "--warmup", "0"]))
+    h = run_history(run)
     assert out["last_label_loss"] is None and h[-1]["prompt_loss"] == pytest.approx(
         out["last_prompt_loss"], abs=1e-4
     )

@@ -3,11 +3,10 @@ own geometry, moved with the spatial augmentation, trained through the CLI, resu
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
+
+from tests.helpers import cli_json, run_history
 
 BASE = ["--model", "ctvl-tiny-test", "-b", "4", "--no-text-aug", "-j", "0", "--device", "cpu", "-f", "json"]
 
@@ -19,15 +18,6 @@ def masked(tmp_path_factory):
     d = tmp_path_factory.mktemp("phm")
     write_phantoms(d, n=8, seed=7, masks=True)
     return d
-
-
-def _json(r):
-    assert r.exit_code == 0, r.stderr
-    return json.loads(r.stdout)
-
-
-def _history(run: Path) -> list[dict]:
-    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_targets_follow_the_scans_geometry(tmp_path):
@@ -110,9 +100,9 @@ def test_clip_with_masks_trains_the_dense_head(runner, masked, tmp_path):
                             "--stop-after", "20"])  # fmt: skip
     assert r.exit_code == 130 and "feature-grid targets of 8 mask(s)" in r.stderr, r.stderr
     r = runner.invoke(app, ["finetune", "clip", "--out", str(run), "--resume", "-f", "json", "-j", "0"])
-    out = _json(r)
+    out = cli_json(r)
     assert out["steps"] == 24 and "feature-grid targets" not in r.stderr  # reused from the run directory
-    h = _history(run)
+    h = run_history(run)
     assert out["last_label_loss"] is None and h[-1]["mask_loss"] == pytest.approx(
         out["last_mask_loss"], abs=1e-4
     )
@@ -149,10 +139,10 @@ def test_resume_with_masks_and_augmentation_is_exact(runner, masked, tmp_path):
     common = ["--pairs", str(masked / "pairs.csv"), *BASE, "--epochs", "3", "--save-every", "1",
               "--labels", str(masked / "labels.csv"), "--masks", str(masked / "masks"), "--mask-weight", "2",
               "--aug-shift", "10", "--aug-rotate", "5"]  # fmt: skip
-    _json(runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "a"), *common]))
+    cli_json(runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "a"), *common]))
     r = runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "b"), *common, "--stop-after", "3"])
     assert r.exit_code == 130
-    out = _json(
+    out = cli_json(
         runner.invoke(app, ["finetune", "clip", "--out", str(tmp_path / "b"), "--resume", "-f", "json"])
     )
     assert out["resumed_from_step"] == 3 and out["steps"] == 6

@@ -28,16 +28,14 @@ def pair_module(model, n_labels: int = 0, prompts=None, dense_labels: int = 0, d
             self.prompts = prompts
 
         def forward(self, x, ids, mask):
-            fmap = None
-            if self.pooled and (self.head is not None or self.dense is not None):
-                if self.dense is not None:
-                    img, feats, fmap = self.m.encode_image_pooled(x, with_map=True)
-                else:
-                    img, feats = self.m.encode_image_pooled(x)
+            want_map = self.dense is not None
+            if self.pooled and (self.head is not None or want_map):
+                img, feats, *rest = self.m.encode_image_pooled(x, with_map=want_map)
+                fmap = rest[0] if want_map else None
             else:
                 img = feats = self.m.encode_image(x)
-                if self.dense is not None:
-                    fmap = self.m.image_feature_map(x)  # a second pass: models without encode_image_pooled
+                # models without encode_image_pooled: the feature map takes a second pass
+                fmap = self.m.image_feature_map(x) if want_map else None
             logits = None if self.head is None else self.head(feats.float())
             dense = None if self.dense is None else self.dense(fmap.float())
             scale = self.m.logit_scale()

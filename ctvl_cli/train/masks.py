@@ -10,13 +10,12 @@ tells the tower *where* each finding is, not only whether the scan has it.
 Targets are computed once per run (in DataLoader workers) and kept in ``mask_targets.pt`` in the run directory,
 keyed by the mask files, the preprocessing and the grid, so a resumed run reuses them. Scans without a mask file
 get unknown targets (255) and contribute nothing to the loss. With ``--aug-*`` the targets move with the scan: the
-same affine is applied to the feature-grid targets (nearest cell).
+same affine is applied to the feature-grid targets (trilinear at grid resolution, then >= 0.5).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -76,12 +75,13 @@ def _targets_one(path: str | None, spec, n_labels: int, grid):
 
 
 def targets_key(paths: Sequence[str | None], spec, grid, n_labels: int) -> str:
-    from ctvl_cli.cache.identity import file_signature
+    """The input store's key (preprocessing + each mask file's path and signature), plus which scans have no mask,
+    the grid and the label count."""
+    from ctvl_cli.train.inputs import store_key
 
-    h = hashlib.sha256(f"{spec.fingerprint()}|{tuple(grid)}|{n_labels}".encode())
-    for p in paths:
-        h.update(f"{p and os.path.abspath(p)}\0{p and file_signature(Path(p))}\n".encode())
-    return h.hexdigest()[:16]
+    absent = [i for i, p in enumerate(paths) if p is None]
+    inner = store_key([p for p in paths if p is not None], spec)
+    return hashlib.sha256(f"{inner}|{absent}|{tuple(grid)}|{n_labels}".encode()).hexdigest()[:16]
 
 
 def load_targets(
@@ -166,7 +166,8 @@ def run_targets(mask_dir, model, spec, pairs, n_labels: int, *, out: Path, dist,
 
 
 def augment_targets(t, spacing, shape, shift, rot, scale):
-    """Move feature-grid targets ``(L, *grid)`` with the scan's augmentation (same affine; nearest cell)."""
+    """Move feature-grid targets ``(L, *grid)`` with the scan's augmentation (same affine at grid resolution,
+    trilinear, then >= 0.5)."""
     from ctvl_cli.train import augment
 
     if bool((t == UNKNOWN).any()):
