@@ -47,14 +47,14 @@ bench:
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
-# --- the embedded default model `ctvl-phantom` (about an hour on 2 CPU cores; resumes if interrupted) ---
+# --- the embedded default model `ctvl-phantom` (about 2 h on 2 CPU cores; resumes if interrupted) ---
 CTVL        := $(BIN)/ctvl
 TRAIN_N     ?= 4000
 TRAIN_EPOCHS ?= 32
 RUN         := build/ctvl-phantom-run
 
 build/phantom-train/pairs.csv:
-	$(CTVL) phantom build/phantom-train -n $(TRAIN_N) --seed 1000 --workers 2 --format json > /dev/null
+	$(CTVL) phantom build/phantom-train -n $(TRAIN_N) --seed 1000 --masks --workers 2 --format json > /dev/null
 build/phantom-val/pairs.csv:
 	$(CTVL) phantom build/phantom-val -n 200 --seed 2000 --workers 2 --format json > /dev/null
 build/phantom-tokenizer/tokenizer.json: build/phantom-train/pairs.csv
@@ -66,6 +66,7 @@ train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/p
 	  --pairs build/phantom-train/pairs.csv --val-pairs build/phantom-val/pairs.csv \
 	  --val-labels build/phantom-val/labels.csv --out $(RUN) --epochs $(TRAIN_EPOCHS) -b 32 --lr 1e-3 \
 	  --warmup 200 --text-aug-whole 0.15 --labels build/phantom-train/labels.csv --label-weight 10 \
+	  --masks build/phantom-train/masks --mask-weight 10 --aug-shift 10 --aug-rotate 5 --aug-scale 0.08 \
 	  --save-every 100 --input-cache build/phantom-inputs -j 1; fi
 	$(BIN)/python -m ctvl_cli.train.package_default $(RUN)
 
