@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import tiny_lm_dir
+from helpers import run_history, tiny_lm_dir
 
 from ctvl_cli.cli.app import app
 
@@ -33,10 +33,6 @@ def _ok(runner, *args):
     r = runner.invoke(app, list(args))
     assert r.exit_code == 0, r.stderr
     return r
-
-
-def _history(run: Path) -> list[dict]:
-    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def _tensors(run: Path) -> dict:
@@ -65,7 +61,7 @@ def test_scratch_lm_loss_decreases_and_run_dir_is_a_report_model(scratch_run):
     run, out = scratch_run
     assert out["steps"] == 20 and out["epochs_done"] == 10 and out["llm_train"] == "full"
     assert out["metric"] == "val_ce_f1"
-    h = _history(run)
+    h = run_history(run)
     assert len(h) == 10 and all("val_loss" in r and "val_ce_f1" in r for r in h)
     assert h[-1]["loss"] < 0.75 * h[0]["loss"], (h[0]["loss"], h[-1]["loss"])
     assert h[-1]["val_loss"] < h[0]["val_loss"]
@@ -133,7 +129,7 @@ def test_pretrained_local_llm_frozen_then_lora(runner, world, tmp_path):
         ).stdout
     )
     assert out["llm_train"] == "frozen"
-    h = _history(tmp_path / "fz")
+    h = run_history(tmp_path / "fz")
     assert h[-1]["loss"] < h[0]["loss"]
     assert not (tmp_path / "fz" / "llm").exists() and not (tmp_path / "fz" / "lora").exists()
     card = json.loads((tmp_path / "fz" / "report_card.json").read_text())
@@ -144,7 +140,7 @@ def test_pretrained_local_llm_frozen_then_lora(runner, world, tmp_path):
         ).stdout
     )
     assert out["llm_train"] == "lora" and (tmp_path / "lo" / "lora" / "adapter_config.json").is_file()
-    h = _history(tmp_path / "lo")
+    h = run_history(tmp_path / "lo")
     assert h[-1]["loss"] < h[0]["loss"]
     before = load_file(str(llm / "model.safetensors"))
     assert all(torch.equal(before[k], v) for k, v in load_file(str(llm / "model.safetensors")).items())
