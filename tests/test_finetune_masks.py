@@ -83,6 +83,13 @@ def test_targets_move_with_the_augmentation():
         assert int(tm[0].sum()) == 0
     unknown = torch.full((2, *grid), 255, dtype=torch.uint8)
     assert torch.equal(augment_targets(unknown, spacing, shape, [20.0, 0, 0], [0, 0, 0], 1.0), unknown)
+    # a one-cell finding (a nodule) moved by part of a cell, rotated a little, scaled: still exactly one cell,
+    # the nearest to where it went (trilinear + a threshold lost it: 0.45 x 0.45 of it lands in any one cell)
+    for shift, rot, scale in (([9.0, 11.0, 0.0], [0, 0, 0], 1.0), ([-9.0, 0.0, 8.0], [4.0, -3.0, 2.0], 1.05)):
+        tm = augment_targets(t, spacing, shape, shift, rot, scale)
+        assert int(tm[1].sum()) == 1 and int(tm[0].sum()) == 0, (shift, rot, scale)
+    tm = augment_targets(t, spacing, shape, [9.0, 11.0, 0.0], [0, 0, 0], 1.0)
+    assert tm[1, 1, 1, 2] == 1  # +0.45 cell rounds back to cell 1 on axis 0; +0.55 moves to cell 1 on axis 1
 
 
 def test_clip_with_masks_trains_the_dense_head(runner, masked, tmp_path):
@@ -151,3 +158,67 @@ def test_resume_with_masks_and_augmentation_is_exact(runner, masked, tmp_path):
         load_file(str(tmp_path / "b" / "model.safetensors")),
     )
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
+
+
+def test_mask_stage_puts_the_dense_loss_on_a_finer_map(runner, masked, tmp_path):
+    """--mask-stage 1: targets and the dense head live on tiny-clip's second stage (8^3, 16 channels, not the last
+    map's 4^3 x 32); with --mask-pos-weight the per-cell loss still falls; the run resumes with both settings from
+    its checkpoint; a stage the tower does not have is a one-line usage error."""
+    import torch
+
+    from ctvl_cli.cli.app import app
+
+    run = tmp_path / "run"
+    args = ["finetune", "clip", "--pairs", str(masked / "pairs.csv"), *BASE, "--labels", str(masked / "labels.csv"),
+            "--label-weight", "0", "--masks", str(masked / "masks")]  # fmt: skip
+    r = runner.invoke(app, [*args, "--out", str(run), "--mask-stage", "1", "--mask-pos-weight", "4",
+                            "--mask-weight", "5", "--epochs", "12", "--lr", "3e-3", "--warmup", "0",
+                            "--stop-after", "12"])  # fmt: skip
+    assert r.exit_code == 130, r.stderr
+    out = cli_json(
+        runner.invoke(app, ["finetune", "clip", "--out", str(run), "--resume", "-f", "json", "-j", "0"])
+    )
+    assert out["steps"] == 24
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["config"]["mask_stage"] == 1 and state["config"]["mask_pos_weight"] == 4
+    assert state["mask_head"]["weight"].shape[:2] == (18, 16)
+    targets = torch.load(run / "mask_targets.pt", weights_only=True)["targets"]
+    assert targets.shape == (8, 18, 8, 8, 8)
+    h = run_history(run)
+    assert h[-1]["mask_loss"] < 0.8 * h[0]["mask_loss"], (h[0], h[-1])  # weighted positives: it starts higher
+
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "bad"), "--mask-stage", "3"])
+    assert r.exit_code == 2 and "--mask-stage 3" in r.stderr and "3 image stage(s)" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_stage_maps_and_weighted_dense_loss():
+    """small-clip: the map of a chosen stage comes from the same pass as the embedding (which does not change);
+    the last stage map is image_feature_map; positive cells weigh pos_weight, unknown cells (255) nothing."""
+    import torch
+
+    from ctvl_cli.models.small import SmallClip
+    from ctvl_cli.train.masks import dense_loss
+
+    torch.manual_seed(0)
+    m = SmallClip(embed_dim=16, widths=(4, 8, 8, 16), vocab_size=10, norm="gn", first_res=False).eval()
+    x = torch.randn(2, 1, 32, 32, 32)
+    with torch.no_grad():
+        maps = m.image_stage_maps(x)
+        e1, p1, f1 = m.encode_image_pooled(x, with_map=True, map_stage=1)
+        e2, p2, f2 = m.encode_image_pooled(x, with_map=True)
+    assert [tuple(f.shape[1:]) for f in maps] == [(4, 16, 16, 16), (8, 8, 8, 8), (8, 4, 4, 4), (16, 2, 2, 2)]
+    assert (
+        torch.allclose(f1, maps[1])
+        and torch.allclose(f2, maps[-1])
+        and torch.allclose(maps[-1], m.image_feature_map(x))
+    )
+    assert torch.allclose(e1, e2, atol=1e-6) and torch.allclose(p1, p2, atol=1e-6)
+
+    logits = torch.zeros(1, 1, 2, 2, 2)
+    t = torch.zeros(1, 1, 2, 2, 2, dtype=torch.uint8)
+    t[0, 0, 0, 0, 0] = 1
+    t[0, 0, 1, 1, 1] = 255
+    ln2 = float(torch.log(torch.tensor(2.0)))
+    assert float(dense_loss(logits, t)) == pytest.approx(ln2)  # 7 known cells, each log 2
+    assert float(dense_loss(logits, t, pos_weight=8.0)) == pytest.approx(ln2 * (8 + 6) / 7)

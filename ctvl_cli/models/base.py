@@ -27,6 +27,11 @@ class CTModel(nn.Module):
     def image_feature_map(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, d, h, w)
         raise UsageError(f"{type(self).__name__} exposes no spatial feature map")
 
+    def image_stage_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature map after each stage of the image tower, finest first; the last is
+        :meth:`image_feature_map`. Models that do not expose their stages give only that one."""
+        return [self.image_feature_map(x)]
+
     # ---- per-organ (region) embeddings ------------------------------------------------------------------------
     def encode_regions(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Region embeddings ``(B, R, D)`` in the same space as :meth:`encode_image`.

@@ -106,16 +106,27 @@ class SmallClip(CTModel):
     def pool_dim(self) -> int:
         return self.visual_proj.in_features
 
-    def encode_image_pooled(self, x: torch.Tensor, *, with_map: bool = False):
+    def image_stage_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x, out = x.contiguous(memory_format=torch.channels_last_3d), []
+        for stage in self.visual:
+            x = stage(x)
+            out.append(x.contiguous())
+        return out
+
+    def encode_image_pooled(self, x: torch.Tensor, *, with_map: bool = False, map_stage: int = -1):
         """(embedding, pooled trunk features[, feature map]): training's auxiliary label head reads the pooled
         features (on the L2-normalised embedding its gradient is too weak to train the tower from scratch), its
-        dense mask head the feature map of the same pass."""
-        f = self._visual(x)
+        dense mask head the feature map of the same pass (after stage ``map_stage``; -1: the last)."""
+        if with_map and map_stage not in (-1, len(self.visual) - 1):
+            maps = self.image_stage_maps(x)
+            f, fmap = maps[-1], maps[map_stage]
+        else:
+            f = fmap = self._visual(x)
         p = f.mean(dim=(2, 3, 4))
         if self.pool == "avgmax":
             p = torch.cat([p, f.amax(dim=(2, 3, 4))], dim=1)
         e = F.normalize(self.img_norm(self.visual_proj(p)), dim=-1)
-        return (e, p, f) if with_map else (e, p)
+        return (e, p, fmap) if with_map else (e, p)
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_image_pooled(x)[0]

@@ -50,6 +50,13 @@ class TinyClip(CTModel):
     def image_feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.visual(x)
 
+    def image_stage_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i in range(0, len(self.visual), 3):  # conv, norm, GELU per stage
+            x = self.visual[i + 2](self.visual[i + 1](self.visual[i](x)))
+            out.append(x)
+        return out
+
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         e = self.visual_proj(self.visual(x).mean(dim=(2, 3, 4)))
         return F.normalize(e, dim=-1) if self.normalize else e

@@ -36,10 +36,11 @@ def draw(aug: SpatialAug, key: int) -> tuple[list[float], list[float], float]:
     return shift, rot, 1.0 + float(u[6]) * aug.scale
 
 
-def apply(x, spacing, pad_value: float, shift_mm, rot_deg, scale: float):
+def apply(x, spacing, pad_value: float, shift_mm, rot_deg, scale: float, *, mode: str = "bilinear"):
     """x: (C, D, H, W) tensor on a grid of ``spacing`` mm per axis -> the same grid showing the scan moved by
     ``shift_mm``, rotated by ``rot_deg`` about its centre and scaled by ``scale`` (output voxel p shows input
-    position centre + R^-1 (p - centre - shift) / scale)."""
+    position centre + R^-1 (p - centre - shift) / scale), interpolated with ``mode`` (grid_sample's: "bilinear"
+    is trilinear in 3-D; "nearest" keeps label values)."""
     import torch
     import torch.nn.functional as F
 
@@ -67,6 +68,6 @@ def apply(x, spacing, pad_value: float, shift_mm, rot_deg, scale: float):
     grid = F.affine_grid(theta.to(torch.float32), [1, *x.shape], align_corners=False).to(x.device)
     # grid_sample pads with zeros: sample (x - pad) and add pad back, so outside voxels read pad_value
     out = F.grid_sample(
-        (x.float() - pad_value)[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        (x.float() - pad_value)[None], grid, mode=mode, padding_mode="zeros", align_corners=False
     )
     return (out[0] + pad_value).to(x.dtype)

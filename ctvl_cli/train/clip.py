@@ -64,6 +64,8 @@ class ClipConfig:
     # with labels: folder of label maps (value k = k-th label column) -> dense per-cell loss (train.masks)
     masks: str | None = None
     mask_weight: float = 1.0
+    mask_stage: int = -1  # the image stage whose feature map gets the loss (-1: the last)
+    mask_pos_weight: float = 1.0  # weight of the positive cells in that loss
 
 
 @dataclass
@@ -264,6 +266,7 @@ def finetune_clip(
             dist=dist,
             workers=workers,
             emit=emit,
+            stage=cfg.mask_stage,
         )
     net = pair_module(
         model,
@@ -271,6 +274,7 @@ def finetune_clip(
         prompts,
         dense_labels=len(label_names) if dense_ch and cfg.mask_weight else 0,
         dense_channels=dense_ch,
+        dense_stage=cfg.mask_stage,
     )
     net_head, net_dense = net.head, net.dense
     for mod, key in ((net_head, "aux_head"), (net_dense, "mask_head")):
@@ -390,6 +394,7 @@ def finetune_clip(
                     cfg.label_weight,
                     cfg.prompt_weight,
                     cfg.mask_weight if net_dense is not None else 0.0,
+                    cfg.mask_pos_weight,
                 )
                 micro = []
                 step += 1

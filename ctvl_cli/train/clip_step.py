@@ -7,12 +7,19 @@ from __future__ import annotations
 from ctvl_cli.train.common import Dist
 
 
-def pair_module(model, n_labels: int = 0, prompts=None, dense_labels: int = 0, dense_channels: int = 0):
+def pair_module(
+    model,
+    n_labels: int = 0,
+    prompts=None,
+    dense_labels: int = 0,
+    dense_channels: int = 0,
+    dense_stage: int = -1,
+):
     """Wrap the model so DDP sees one forward returning both towers' features (torch imported lazily), plus,
     with ``n_labels``, the training-only linear head of the auxiliary label loss (never exported), with
     ``prompts`` (a PromptBank), the zero-shot logits of the batch's images, and with ``dense_labels`` (and the
     feature map's width ``dense_channels``), a training-only 1x1x1 convolution giving per-cell logits of the
-    ``--masks`` loss."""
+    ``--masks`` loss on the map after image stage ``dense_stage`` (-1: the last, ``image_feature_map``)."""
     from torch import nn
 
     class Pair(nn.Module):
@@ -30,12 +37,18 @@ def pair_module(model, n_labels: int = 0, prompts=None, dense_labels: int = 0, d
         def forward(self, x, ids, mask):
             want_map = self.dense is not None
             if self.pooled and (self.head is not None or want_map):
-                img, feats, *rest = self.m.encode_image_pooled(x, with_map=want_map)
+                img, feats, *rest = self.m.encode_image_pooled(x, with_map=want_map, map_stage=dense_stage)
                 fmap = rest[0] if want_map else None
             else:
                 img = feats = self.m.encode_image(x)
                 # models without encode_image_pooled: the feature map takes a second pass
-                fmap = self.m.image_feature_map(x) if want_map else None
+                fmap = None
+                if want_map:
+                    fmap = (
+                        self.m.image_feature_map(x)
+                        if dense_stage == -1
+                        else self.m.image_stage_maps(x)[dense_stage]
+                    )
             logits = None if self.head is None else self.head(feats.float())
             dense = None if self.dense is None else self.dense(fmap.float())
             scale = self.m.logit_scale()
@@ -87,11 +100,12 @@ def train_step(
     label_weight: float = 0.0,
     prompt_weight: float = 0.0,
     mask_weight: float = 0.0,
+    mask_pos_weight: float = 1.0,
 ) -> tuple[float, dict[str, float]]:
     """One optimizer step over the micro-batches ``(x, ids, mask, y, t)`` (``y``: labels or None; ``t``: dense
-    mask targets or None). Returns the contrastive loss and the (unweighted) auxiliary losses that are on, as
-    ``{"label_loss": .., "prompt_loss": .., "mask_loss": ..}`` averaged over the micro-batches; their weighted sum
-    with the contrastive loss is what is minimised."""
+    mask targets or None; ``mask_pos_weight`` weighs their positive cells). Returns the contrastive loss and the
+    (unweighted) auxiliary losses that are on, as ``{"label_loss": .., "prompt_loss": .., "mask_loss": ..}``
+    averaged over the micro-batches; their weighted sum with the contrastive loss is what is minimised."""
     import contextlib
 
     import torch
@@ -104,6 +118,8 @@ def train_step(
     seen: dict[str, list[float]] = {}
 
     def aux(out, y, t, share: float):
+        from functools import partial
+
         from ctvl_cli.train.masks import dense_loss
 
         logits, zs, dense = out[3:6]
@@ -111,7 +127,7 @@ def train_step(
         terms = [
             ("label_loss", logits, y, label_weight, masked_bce),
             ("prompt_loss", zs, y, prompt_weight, masked_bce),
-            ("mask_loss", dense, t, mask_weight, dense_loss),
+            ("mask_loss", dense, t, mask_weight, partial(dense_loss, pos_weight=mask_pos_weight)),
         ]
         for key, lg, target, w, fn in terms:
             if lg is not None and target is not None and w:

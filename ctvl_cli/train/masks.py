@@ -10,7 +10,7 @@ tells the tower *where* each finding is, not only whether the scan has it.
 Targets are computed once per run (in DataLoader workers) and kept in ``mask_targets.pt`` in the run directory,
 keyed by the mask files, the preprocessing and the grid, so a resumed run reuses them. Scans without a mask file
 get unknown targets (255) and contribute nothing to the loss. With ``--aug-*`` the targets move with the scan: the
-same affine is applied to the feature-grid targets (trilinear at grid resolution, then >= 0.5).
+same affine is applied to the feature-grid targets (nearest cell at grid resolution).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ctvl_cli.errors import InputError
+from ctvl_cli.errors import InputError, UsageError
 
 UNKNOWN = 255
 FILE = "mask_targets.pt"
@@ -129,26 +129,39 @@ def load_targets(
     return targets
 
 
-def feature_grid(model, shape) -> tuple[int, tuple[int, int, int]]:
-    """(channels, spatial size) of the model's feature map for inputs of ``shape`` (one dry run on zeros)."""
+def feature_grid(model, shape, stage: int = -1) -> tuple[int, tuple[int, int, int]]:
+    """(channels, spatial size) of the model's feature map after image stage ``stage`` (-1: the last) for inputs
+    of ``shape`` (one dry run on zeros)."""
     import torch
 
     was = model.training
     model.eval()
     with torch.no_grad():
         p = next(model.parameters())
-        f = model.image_feature_map(torch.zeros((1, 1, *shape), device=p.device, dtype=p.dtype))
+        x = torch.zeros((1, 1, *shape), device=p.device, dtype=p.dtype)
+        if stage == -1:
+            f = model.image_feature_map(x)
+        else:
+            maps = model.image_stage_maps(x)
+            if not -len(maps) <= stage < len(maps):
+                raise UsageError(
+                    f"--mask-stage {stage}: {type(model).__name__} has {len(maps)} image stage(s)",
+                    hint=f"a stage in 0..{len(maps) - 1}, or -1 for the last",
+                )
+            f = maps[stage]
     model.train(was)
     return int(f.shape[1]), tuple(int(s) for s in f.shape[2:])  # type: ignore[return-value]
 
 
-def run_targets(mask_dir, model, spec, pairs, n_labels: int, *, out: Path, dist, workers: int, emit):
+def run_targets(
+    mask_dir, model, spec, pairs, n_labels: int, *, out: Path, dist, workers: int, emit, stage: int = -1
+):
     """``finetune clip``'s targets: (targets of the training pairs on the model's feature grid, the feature map's
     width for the mask head). Rank 0 computes (or reuses) them; under torchrun the other ranks then read its file."""
     import torch
 
     paths = mask_paths(mask_dir, [p.id for p in pairs])
-    channels, grid = feature_grid(model, spec.shape)
+    channels, grid = feature_grid(model, spec.shape, stage)
 
     def load(w: int):
         return load_targets(
@@ -166,22 +179,27 @@ def run_targets(mask_dir, model, spec, pairs, n_labels: int, *, out: Path, dist,
 
 
 def augment_targets(t, spacing, shape, shift, rot, scale):
-    """Move feature-grid targets ``(L, *grid)`` with the scan's augmentation (same affine at grid resolution,
-    trilinear, then >= 0.5)."""
+    """Move feature-grid targets ``(L, *grid)`` with the scan's augmentation (the same affine at grid resolution,
+    nearest cell: trilinear + a threshold would drop a one-cell finding, a nodule, whenever the shift is not a whole
+    number of cells, and then tell the head "absent" where the image shows it)."""
     from ctvl_cli.train import augment
 
     if bool((t == UNKNOWN).any()):
         return t  # a scan without a mask: nothing to move
     grid = t.shape[1:]
     cell = [s * n / g for s, n, g in zip(spacing, shape, grid)]  # the same extent in mm as the input
-    return (augment.apply(t.float(), cell, 0.0, shift, rot, scale) >= 0.5).to(t.dtype)
+    return augment.apply(t.float(), cell, 0.0, shift, rot, scale, mode="nearest").round().to(t.dtype)
 
 
-def dense_loss(logits, targets):
-    """Mean BCE over the known cells of ``logits`` ``(B, L, *grid)`` against uint8 targets (255 = unknown)."""
+def dense_loss(logits, targets, pos_weight: float = 1.0):
+    """Mean BCE over the known cells of ``logits`` ``(B, L, *grid)`` against uint8 targets (255 = unknown); the
+    positive cells weigh ``pos_weight`` (a small finding fills ~0.1 % of the cells of a fine grid: unweighted, the
+    loss is minimised by predicting "absent" everywhere)."""
+    import torch
     import torch.nn.functional as F
 
     known = targets != UNKNOWN
     if not known.any():
         return logits.sum() * 0
-    return F.binary_cross_entropy_with_logits(logits[known].float(), targets[known].float())
+    pw = None if pos_weight == 1.0 else torch.tensor(pos_weight, device=logits.device)
+    return F.binary_cross_entropy_with_logits(logits[known].float(), targets[known].float(), pos_weight=pw)

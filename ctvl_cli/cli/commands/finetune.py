@@ -170,6 +170,23 @@ def clip_cmd(
     mask_weight: Annotated[
         float, typer.Option("--mask-weight", min=0.0, help="Weight of the --masks loss.")
     ] = 1.0,
+    mask_stage: Annotated[
+        int,
+        typer.Option(
+            "--mask-stage",
+            min=-1,
+            help="The image-tower stage whose feature map gets the --masks loss (0: the finest; -1: the last). "
+            "A finer stage localises small findings (nodules, calcified plaques) to smaller cells.",
+        ),
+    ] = -1,
+    mask_pos_weight: Annotated[
+        float,
+        typer.Option(
+            "--mask-pos-weight",
+            min=0.0,
+            help="Weight of the positive cells in the --masks loss (small findings fill few cells).",
+        ),
+    ] = 1.0,
     aug_shift: Annotated[
         float,
         typer.Option(
@@ -255,6 +272,8 @@ def clip_cmd(
             prompt_weight=prompt_weight,
             masks=str(masks) if masks else None,
             mask_weight=mask_weight,
+            mask_stage=mask_stage,
+            mask_pos_weight=mask_pos_weight,
             aug_shift_mm=aug_shift,
             aug_rotate_deg=aug_rotate,
             aug_scale=aug_scale,
