@@ -91,7 +91,7 @@ _ctvl() {
             ;;
         "/finetune") words="clip probe report tokenizer --help"
             ;;
-        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --text-aug-whole --labels --label-weight --prompt-weight --masks --mask-weight --mask-stage --mask-pos-weight --aug-shift --aug-rotate --aug-scale --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
+        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --text-aug-whole --labels --label-weight --prompt-weight --masks --mask-weight --mask-stage --mask-pos-weight --mask-labels --aug-shift --aug-rotate --aug-scale --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
             case "$prev" in
                 --out) files=1 ;;
                 -o) files=1 ;;
@@ -118,6 +118,7 @@ _ctvl() {
                 --mask-weight) files=1 ;;
                 --mask-stage) files=1 ;;
                 --mask-pos-weight) files=1 ;;
+                --mask-labels) files=1 ;;
                 --aug-shift) files=1 ;;
                 --aug-rotate) files=1 ;;
                 --aug-scale) files=1 ;;

@@ -72,6 +72,7 @@ complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subc
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l mask-weight -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l mask-stage -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l mask-pos-weight -r -F
+complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l mask-labels -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l aug-shift -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l aug-rotate -r -F
 complete -c ctvl -n '__fish_seen_subcommand_from finetune ; and __fish_seen_subcommand_from clip' -l aug-scale -r -F

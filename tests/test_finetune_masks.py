@@ -192,6 +192,43 @@ def test_mask_stage_puts_the_dense_loss_on_a_finer_map(runner, masked, tmp_path)
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_mask_labels_restrict_the_dense_loss(runner, masked, tmp_path):
+    """--mask-labels: the dense head predicts only the named columns, in the order given (their targets, not the
+    others'); the setting survives a resume; an unknown column or --mask-labels without --masks is a one-line
+    usage error."""
+    import torch
+
+    from ctvl_cli.cli.app import app
+    from ctvl_cli.train.masks import label_index
+
+    run = tmp_path / "run"
+    args = ["finetune", "clip", "--pairs", str(masked / "pairs.csv"), *BASE, "--labels", str(masked / "labels.csv"),
+            "--label-weight", "0"]  # fmt: skip
+    keep = ["Lung nodule", "Cardiomegaly"]
+    r = runner.invoke(app, [*args, "--out", str(run), "--masks", str(masked / "masks"), "--mask-labels",
+                            ",".join(keep), "--mask-weight", "5", "--epochs", "6", "--lr", "3e-3", "--warmup", "0",
+                            "--stop-after", "6"])  # fmt: skip
+    assert r.exit_code == 130, r.stderr
+    out = cli_json(
+        runner.invoke(app, ["finetune", "clip", "--out", str(run), "--resume", "-f", "json", "-j", "0"])
+    )
+    assert out["steps"] == 12
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["config"]["mask_labels"] == keep
+    assert state["mask_head"]["weight"].shape[0] == 2
+    h = run_history(run)
+    assert h[-1]["mask_loss"] < 0.8 * h[0]["mask_loss"], (h[0], h[-1])
+
+    assert label_index(["a", "b", "c", "d"], ["d", "b"]) == [3, 1]
+
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "bad"), "--masks", str(masked / "masks"),
+                            "--mask-labels", "Lung nodule,Nodules"])  # fmt: skip
+    assert r.exit_code == 2 and "'Nodules' is not a column of --labels" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "bad2"), "--mask-labels", "Lung nodule"])
+    assert r.exit_code == 2 and "--mask-labels needs --masks" in r.stderr, r.stderr
+
+
 def test_stage_maps_and_weighted_dense_loss():
     """small-clip: the map of a chosen stage comes from the same pass as the embedding (which does not change);
     the last stage map is image_feature_map; positive cells weigh pos_weight, unknown cells (255) nothing."""

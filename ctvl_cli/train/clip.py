@@ -66,6 +66,7 @@ class ClipConfig:
     mask_weight: float = 1.0
     mask_stage: int = -1  # the image stage whose feature map gets the loss (-1: the last)
     mask_pos_weight: float = 1.0  # weight of the positive cells in that loss
+    mask_labels: list[str] | None = None  # the label columns that get that loss (None: all)
 
 
 @dataclass
@@ -251,9 +252,14 @@ def finetune_clip(
 
         prompts = PromptBank(label_names, card.prompt_templates, tokenize)
     dense_ch = 0
+    if cfg.mask_labels and not cfg.masks:
+        raise UsageError("--mask-labels needs --masks", hint="the label maps whose loss it restricts")
     if cfg.masks:
+        from ctvl_cli.train.masks import label_index
+
         if label_names is None:
             raise UsageError("--masks needs --labels", hint="mask value k marks the k-th column of --labels")
+        keep = label_index(label_names, cfg.mask_labels) if cfg.mask_labels else None
         from ctvl_cli.train.masks import run_targets
 
         ds.targets, dense_ch = run_targets(
@@ -268,11 +274,13 @@ def finetune_clip(
             emit=emit,
             stage=cfg.mask_stage,
         )
+        if keep is not None:  # only these columns get the loss
+            ds.targets = ds.targets[:, keep].contiguous()
     net = pair_module(
         model,
         len(label_names) if label_names and cfg.label_weight else 0,
         prompts,
-        dense_labels=len(label_names) if dense_ch and cfg.mask_weight else 0,
+        dense_labels=int(ds.targets.shape[1]) if dense_ch and cfg.mask_weight else 0,
         dense_channels=dense_ch,
         dense_stage=cfg.mask_stage,
     )

@@ -178,6 +178,19 @@ def run_targets(
     return targets, channels
 
 
+def label_index(names: Sequence[str], keep: Sequence[str]) -> list[int]:
+    """The positions of the label columns ``keep`` (``--mask-labels``) among ``names``, in that order."""
+    missing = [k for k in keep if k not in names]
+    if missing:
+        raise UsageError(
+            f"--mask-labels: {missing[0]!r} is not a column of --labels",
+            hint="one of: " + ", ".join(names),
+        )
+    if len(set(keep)) != len(keep):
+        raise UsageError("--mask-labels: a column is named twice", hint="name each column once")
+    return [list(names).index(k) for k in keep]
+
+
 def augment_targets(t, spacing, shape, shift, rot, scale):
     """Move feature-grid targets ``(L, *grid)`` with the scan's augmentation (the same affine at grid resolution,
     nearest cell: trilinear + a threshold would drop a one-cell finding, a nodule, whenever the shift is not a whole

@@ -187,6 +187,14 @@ def clip_cmd(
             help="Weight of the positive cells in the --masks loss (small findings fill few cells).",
         ),
     ] = 1.0,
+    mask_labels: Annotated[
+        str | None,
+        typer.Option(
+            "--mask-labels",
+            help="Comma-separated --labels columns that get the --masks loss (default: all). Large findings "
+            "fill hundreds of cells and otherwise dominate it.",
+        ),
+    ] = None,
     aug_shift: Annotated[
         float,
         typer.Option(
@@ -274,6 +282,7 @@ def clip_cmd(
             mask_weight=mask_weight,
             mask_stage=mask_stage,
             mask_pos_weight=mask_pos_weight,
+            mask_labels=[n.strip() for n in mask_labels.split(",") if n.strip()] if mask_labels else None,
             aug_shift_mm=aug_shift,
             aug_rotate_deg=aug_rotate,
             aug_scale=aug_scale,
