@@ -45,21 +45,28 @@ def package(run_dir: Path) -> dict:
         raise SystemExit(
             "run architecture/preprocessing differ from the ctvl-phantom card; update the card first"
         )
+    # A run from scratch has its own tokenizer/ (learnt from its reports); a run that went on from the packaged
+    # model reads the packaged tokenizer, which then stays as it is. Checked before anything is overwritten.
+    own_tok = (run_dir / "tokenizer").is_dir()
+    if not own_tok and run_card["text"]["tokenizer"] != card["text"]["tokenizer"]:
+        raise SystemExit("the run has no tokenizer/ and does not use the packaged ctvl-phantom tokenizer")
+    hist = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
+    best = max(hist, key=lambda r: r.get("zs_auroc", r.get("r2i_R@5", 0.0)))
     card["architecture"]["params"]["vocab_size"] = run_arch["params"]["vocab_size"]
     wdst = root / card["weights"][0]["path"]
     wdst.parent.mkdir(parents=True, exist_ok=True)
     _save_half(run_dir / "model.safetensors", wdst)
-    tdst = root / "tokenizers" / card["text"]["tokenizer"]["name_or_path"]
-    if tdst.exists():
-        shutil.rmtree(tdst)
-    shutil.copytree(run_dir / "tokenizer", tdst)
-    hist = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
-    best = max(hist, key=lambda r: r.get("zs_auroc", r.get("r2i_R@5", 0.0)))
+    if own_tok:
+        tdst = root / "tokenizers" / card["text"]["tokenizer"]["name_or_path"]
+        if tdst.exists():
+            shutil.rmtree(tdst)
+        shutil.copytree(run_dir / "tokenizer", tdst)
     card["weights"][0]["sha256"] = sha256_file(wdst)
     card["weights"][0]["size"] = wdst.stat().st_size
     card["available"] = True
     card["notes"] = (
-        f"Trained by `make train-default`: epoch {best['epoch']} of {len(hist)}, step {best['step']}; "
+        f"Trained by `make train-default`{'' if own_tok else ' (its second part: on from the first part)'}: "
+        f"epoch {best['epoch']} of {len(hist)}, step {best['step']}; "
         f"validation (200 phantoms, seed 2000): zero-shot mean AUROC {best.get('zs_auroc', float('nan')):.3f}, "
         f"report->image R@5 {best.get('r2i_R@5', float('nan')):.3f}. Held-out quality: bench/RESULTS.md."
     )
