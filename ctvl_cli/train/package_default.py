@@ -28,10 +28,11 @@ def _save_half(src: Path, dst: Path) -> None:
     save_file(out, str(dst), metadata=meta)
 
 
-def package(run_dir: Path) -> dict:
+def package(run_dir: Path, *, root: Path | None = None) -> dict:
+    """Install ``run_dir`` into the package at ``root`` (default: the installed ``ctvl_cli``)."""
     from ctvl_cli.registry.weights import sha256_file
 
-    root = Path(str(resources.files("ctvl_cli")))
+    root = Path(str(resources.files("ctvl_cli"))) if root is None else Path(root)
     card_path = root / "registry" / "cards" / "ctvl-phantom.json"
     card = json.loads(card_path.read_text())
     run_card = json.loads((run_dir / "ctvl_card.json").read_text())
