@@ -160,6 +160,22 @@ def test_resume_with_masks_and_augmentation_is_exact(runner, masked, tmp_path):
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
 
 
+def _stopped_and_resumed(runner, args: list[str], run, stop: int):
+    """Run ``finetune clip`` ``args`` into ``run``, stopped after ``stop`` steps (exit 130), then resumed to its
+    end: (the resumed run's JSON result, its checkpoint, its metrics history)."""
+    import torch
+
+    from ctvl_cli.cli.app import app
+
+    r = runner.invoke(app, [*args, "--out", str(run), "--stop-after", str(stop)])
+    assert r.exit_code == 130, r.stderr
+    out = cli_json(
+        runner.invoke(app, ["finetune", "clip", "--out", str(run), "--resume", "-f", "json", "-j", "0"])
+    )
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return out, state, run_history(run)
+
+
 def test_mask_stage_puts_the_dense_loss_on_a_finer_map(runner, masked, tmp_path):
     """--mask-stage 1: targets and the dense head live on tiny-clip's second stage (8^3, 16 channels, not the last
     map's 4^3 x 32); with --mask-pos-weight the per-cell loss still falls; the run resumes with both settings from
@@ -171,20 +187,14 @@ def test_mask_stage_puts_the_dense_loss_on_a_finer_map(runner, masked, tmp_path)
     run = tmp_path / "run"
     args = ["finetune", "clip", "--pairs", str(masked / "pairs.csv"), *BASE, "--labels", str(masked / "labels.csv"),
             "--label-weight", "0", "--masks", str(masked / "masks")]  # fmt: skip
-    r = runner.invoke(app, [*args, "--out", str(run), "--mask-stage", "1", "--mask-pos-weight", "4",
-                            "--mask-weight", "5", "--epochs", "12", "--lr", "3e-3", "--warmup", "0",
-                            "--stop-after", "12"])  # fmt: skip
-    assert r.exit_code == 130, r.stderr
-    out = cli_json(
-        runner.invoke(app, ["finetune", "clip", "--out", str(run), "--resume", "-f", "json", "-j", "0"])
-    )
+    out, state, h = _stopped_and_resumed(
+        runner, [*args, "--mask-stage", "1", "--mask-pos-weight", "4", "--mask-weight", "5", "--epochs", "12",
+                 "--lr", "3e-3", "--warmup", "0"], run, stop=12)  # fmt: skip
     assert out["steps"] == 24
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert state["config"]["mask_stage"] == 1 and state["config"]["mask_pos_weight"] == 4
     assert state["mask_head"]["weight"].shape[:2] == (18, 16)
     targets = torch.load(run / "mask_targets.pt", weights_only=True)["targets"]
     assert targets.shape == (8, 18, 8, 8, 8)
-    h = run_history(run)
     assert h[-1]["mask_loss"] < 0.8 * h[0]["mask_loss"], (h[0], h[-1])  # weighted positives: it starts higher
 
     r = runner.invoke(app, [*args, "--out", str(tmp_path / "bad"), "--mask-stage", "3"])
@@ -196,7 +206,6 @@ def test_mask_labels_restrict_the_dense_loss(runner, masked, tmp_path):
     """--mask-labels: the dense head predicts only the named columns, in the order given (their targets, not the
     others'); the setting survives a resume; an unknown column or --mask-labels without --masks is a one-line
     usage error."""
-    import torch
 
     from ctvl_cli.cli.app import app
     from ctvl_cli.train.masks import label_index
@@ -205,18 +214,12 @@ def test_mask_labels_restrict_the_dense_loss(runner, masked, tmp_path):
     args = ["finetune", "clip", "--pairs", str(masked / "pairs.csv"), *BASE, "--labels", str(masked / "labels.csv"),
             "--label-weight", "0"]  # fmt: skip
     keep = ["Lung nodule", "Cardiomegaly"]
-    r = runner.invoke(app, [*args, "--out", str(run), "--masks", str(masked / "masks"), "--mask-labels",
-                            ",".join(keep), "--mask-weight", "5", "--epochs", "6", "--lr", "3e-3", "--warmup", "0",
-                            "--stop-after", "6"])  # fmt: skip
-    assert r.exit_code == 130, r.stderr
-    out = cli_json(
-        runner.invoke(app, ["finetune", "clip", "--out", str(run), "--resume", "-f", "json", "-j", "0"])
-    )
+    out, state, h = _stopped_and_resumed(
+        runner, [*args, "--masks", str(masked / "masks"), "--mask-labels", ",".join(keep), "--mask-weight", "5",
+                 "--epochs", "6", "--lr", "3e-3", "--warmup", "0"], run, stop=6)  # fmt: skip
     assert out["steps"] == 12
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert state["config"]["mask_labels"] == keep
     assert state["mask_head"]["weight"].shape[0] == 2
-    h = run_history(run)
     assert h[-1]["mask_loss"] < 0.8 * h[0]["mask_loss"], (h[0], h[-1])
 
     assert label_index(["a", "b", "c", "d"], ["d", "b"]) == [3, 1]

@@ -255,13 +255,11 @@ def finetune_clip(
     if cfg.mask_labels and not cfg.masks:
         raise UsageError("--mask-labels needs --masks", hint="the label maps whose loss it restricts")
     if cfg.masks:
-        from ctvl_cli.train.masks import label_index
+        from ctvl_cli.train.masks import label_index, run_targets
 
         if label_names is None:
             raise UsageError("--masks needs --labels", hint="mask value k marks the k-th column of --labels")
         keep = label_index(label_names, cfg.mask_labels) if cfg.mask_labels else None
-        from ctvl_cli.train.masks import run_targets
-
         ds.targets, dense_ch = run_targets(
             cfg.masks,
             model,

@@ -42,13 +42,7 @@ def pair_module(
             else:
                 img = feats = self.m.encode_image(x)
                 # models without encode_image_pooled: the feature map takes a second pass
-                fmap = None
-                if want_map:
-                    fmap = (
-                        self.m.image_feature_map(x)
-                        if dense_stage == -1
-                        else self.m.image_stage_maps(x)[dense_stage]
-                    )
+                fmap = self.m.image_stage_maps(x)[dense_stage] if want_map else None
             logits = None if self.head is None else self.head(feats.float())
             dense = None if self.dense is None else self.dense(fmap.float())
             scale = self.m.logit_scale()
@@ -107,8 +101,13 @@ def train_step(
     (unweighted) auxiliary losses that are on, as ``{"label_loss": .., "prompt_loss": .., "mask_loss": ..}``
     averaged over the micro-batches; their weighted sum with the contrastive loss is what is minimised."""
     import contextlib
+    from functools import partial
 
     import torch
+
+    from ctvl_cli.train.masks import dense_loss
+
+    mask_fn = partial(dense_loss, pos_weight=mask_pos_weight)
 
     def fwd(x, ids, mask):
         ctx = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
@@ -118,16 +117,12 @@ def train_step(
     seen: dict[str, list[float]] = {}
 
     def aux(out, y, t, share: float):
-        from functools import partial
-
-        from ctvl_cli.train.masks import dense_loss
-
         logits, zs, dense = out[3:6]
         total = 0.0
         terms = [
             ("label_loss", logits, y, label_weight, masked_bce),
             ("prompt_loss", zs, y, prompt_weight, masked_bce),
-            ("mask_loss", dense, t, mask_weight, partial(dense_loss, pos_weight=mask_pos_weight)),
+            ("mask_loss", dense, t, mask_weight, mask_fn),
         ]
         for key, lg, target, w, fn in terms:
             if lg is not None and target is not None and w:

@@ -138,17 +138,13 @@ def feature_grid(model, shape, stage: int = -1) -> tuple[int, tuple[int, int, in
     model.eval()
     with torch.no_grad():
         p = next(model.parameters())
-        x = torch.zeros((1, 1, *shape), device=p.device, dtype=p.dtype)
-        if stage == -1:
-            f = model.image_feature_map(x)
-        else:
-            maps = model.image_stage_maps(x)
-            if not -len(maps) <= stage < len(maps):
-                raise UsageError(
-                    f"--mask-stage {stage}: {type(model).__name__} has {len(maps)} image stage(s)",
-                    hint=f"a stage in 0..{len(maps) - 1}, or -1 for the last",
-                )
-            f = maps[stage]
+        maps = model.image_stage_maps(torch.zeros((1, 1, *shape), device=p.device, dtype=p.dtype))
+        if not -len(maps) <= stage < len(maps):
+            raise UsageError(
+                f"--mask-stage {stage}: {type(model).__name__} has {len(maps)} image stage(s)",
+                hint=f"a stage in 0..{len(maps) - 1}, or -1 for the last",
+            )
+        f = maps[stage]
     model.train(was)
     return int(f.shape[1]), tuple(int(s) for s in f.shape[2:])  # type: ignore[return-value]
 
