@@ -91,7 +91,7 @@ _ctvl() {
             ;;
         "/finetune") words="clip probe report tokenizer --help"
             ;;
-        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --text-aug-whole --labels --label-weight --prompt-weight --masks --mask-weight --mask-stage --mask-pos-weight --mask-labels --aug-shift --aug-rotate --aug-scale --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
+        "/finetune/clip") words="--out -o --pairs --model -m --weights --scratch --tokenizer --arch-param --epochs --batch-size -b --accum --lr --weight-decay --grad-clip --warmup --val-pairs --val-labels --text-aug --no-text-aug --text-aug-whole --labels --label-weight --label-input --prompt-weight --masks --mask-weight --mask-stage --mask-pos-weight --mask-labels --clip-weight --freeze --lr-mult --aug-shift --aug-rotate --aug-scale --seed --save-every --max-steps --image-root --input-cache --workers -j --device --amp --no-amp --resume --overwrite --format -f --help"
             case "$prev" in
                 --out) files=1 ;;
                 -o) files=1 ;;
@@ -100,6 +100,7 @@ _ctvl() {
                 -m) values="ct-clip ct-clip.classfine ct-clip.vocabfine ct-resnet18-clip ctvl-phantom ctvl-tiny-test merlin merlin-i3d.astra" ;;
                 --weights) files=1 ;;
                 --tokenizer) files=1 ;;
+                --arch-param) files=1 ;;
                 --epochs) files=1 ;;
                 --batch-size) files=1 ;;
                 -b) files=1 ;;
@@ -113,12 +114,16 @@ _ctvl() {
                 --text-aug-whole) files=1 ;;
                 --labels) files=1 ;;
                 --label-weight) files=1 ;;
+                --label-input) files=1 ;;
                 --prompt-weight) files=1 ;;
                 --masks) files=1 ;;
                 --mask-weight) files=1 ;;
                 --mask-stage) files=1 ;;
                 --mask-pos-weight) files=1 ;;
                 --mask-labels) files=1 ;;
+                --clip-weight) files=1 ;;
+                --freeze) files=1 ;;
+                --lr-mult) files=1 ;;
                 --aug-shift) files=1 ;;
                 --aug-rotate) files=1 ;;
                 --aug-scale) files=1 ;;

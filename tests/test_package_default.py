@@ -63,7 +63,7 @@ def test_package_a_run_that_went_on_from_the_packaged_model(tmp_path):
         t = f.get_tensor("visual_proj.weight")
     assert str(t.dtype) == "torch.float16"
     assert (root / "tokenizers" / "phantom" / "tokenizer.json").read_bytes() == tok_before
-    assert "epoch 1 of 2" in new["notes"] and "second part" in new["notes"] and "0.700" in new["notes"]
+    assert "epoch 1 of 2" in new["notes"] and "last part" in new["notes"] and "0.700" in new["notes"]
 
 
 def test_package_a_run_with_its_own_tokenizer_and_refusals(tmp_path):

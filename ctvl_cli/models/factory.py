@@ -32,7 +32,15 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     raise UsageError(f"invalid --device {spec!r}", hint="auto | cpu | cuda | cuda:N")
 
 
-def create_model(card: ModelCard, *, weights_path: Path | None = None, device: str | torch.device = "cpu"):
+def create_model(
+    card: ModelCard,
+    *,
+    weights_path: Path | None = None,
+    device: str | torch.device = "cpu",
+    allow_new: bool = False,
+):
+    """``allow_new``: weights may lack the parameters the architecture declares optional add-ons
+    (``optional_keys(model)``, e.g. small-clip's zero-initialised skip path); they keep their initial values."""
     mod = arch_module(card.arch)
     seed = next((s.seed for s in card.weights if s.kind == "init"), None)
     with torch.random.fork_rng(devices=[]):
@@ -49,10 +57,17 @@ def create_model(card: ModelCard, *, weights_path: Path | None = None, device: s
         if ignorable is not None:  # e.g. an image-only model loading a full vision-language checkpoint
             drop = set(ignorable(model, unexpected))
             unexpected = [k for k in unexpected if k not in drop]
-        if res.missing_keys or unexpected:
+        missing = list(res.missing_keys)
+        optional = getattr(mod, "optional_keys", None)
+        if allow_new and optional is not None:
+            new = set(optional(model))
+            fresh = [k for k in missing if k in new]
+            missing = [k for k in missing if k not in new]
+            if fresh and not missing and hasattr(mod, "init_new"):
+                mod.init_new(model, fresh)
+        if missing or unexpected:
             raise CtvlError(
-                f"checkpoint does not fit {card.name}: missing {list(res.missing_keys)[:3]}, "
-                f"unexpected {unexpected[:3]}",
+                f"checkpoint does not fit {card.name}: missing {missing[:3]}, unexpected {unexpected[:3]}",
                 path=weights_path,
                 hint="is this the right file for this model?",
             )

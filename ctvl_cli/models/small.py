@@ -3,6 +3,7 @@ transformer text tower. ``ctvl-phantom`` (the embedded default) is a ``small-cli
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 
@@ -55,6 +56,9 @@ class SmallClip(CTModel):
         proj_norm: str = "none",
         norm: str = "gn",
         first_res: bool = True,
+        skip_stage: int | None = None,
+        skip_dim: int = 16,
+        skip_branch: bool = False,
     ) -> None:
         super().__init__()
         if pool not in ("avg", "avgmax"):
@@ -80,6 +84,23 @@ class SmallClip(CTModel):
         # (load_state_dict copies into these tensors and .to(device) keeps their layout)
         self.visual = nn.Sequential(*stages).to(memory_format=torch.channels_last_3d)
         self.visual_proj = nn.Linear(cin * (2 if pool == "avgmax" else 1), embed_dim)
+        # skip path (skip_stage=K): a 1x1x1 convolution on the finer map after stage K, its global maximum
+        # projected and added to the embedding. Findings of one or two cells (nodules, calcifications) are
+        # detectable on that map but washed out by the last 4^3 map's pooling. skip_proj starts at zero, so a model
+        # warm-started from weights without the path embeds exactly as before at step 0. skip_branch: the path reads
+        # its own copy of stages 0..K (skip_trunk; from weights without it, a copy of the trunk's), so training it
+        # as a detector leaves the trunk, and everything aligned to it, as it was.
+        self.skip_stage = None if skip_stage is None else int(skip_stage)
+        self.skip = self.skip_proj = self.skip_trunk = None
+        if skip_stage is not None:
+            if not 0 <= self.skip_stage < len(widths) - 1:
+                raise ValueError(f"skip_stage must name a stage before the last (0..{len(widths) - 2})")
+            if skip_branch:
+                self.skip_trunk = copy.deepcopy(self.visual[: self.skip_stage + 1])
+            self.skip = nn.Conv3d(widths[self.skip_stage], skip_dim, 1)
+            self.skip_proj = nn.Linear(skip_dim, embed_dim)
+            nn.init.zeros_(self.skip_proj.weight)
+            nn.init.zeros_(self.skip_proj.bias)
         self.tok = nn.Embedding(vocab_size, text_width, padding_idx=pad_id)
         self.pos = nn.Parameter(torch.randn(max_length, text_width) * 0.01)
         layer = nn.TransformerEncoderLayer(
@@ -113,30 +134,64 @@ class SmallClip(CTModel):
             out.append(x.contiguous())
         return out
 
+    def _skip_input(self, x: torch.Tensor, maps: list[torch.Tensor] | None) -> torch.Tensor:
+        """The map the skip path reads: after its own branch, else the trunk's stage ``skip_stage``."""
+        if self.skip_trunk is not None:
+            return self.skip_trunk(x.contiguous(memory_format=torch.channels_last_3d)).contiguous()
+        return maps[self.skip_stage]
+
     def encode_image_pooled(self, x: torch.Tensor, *, with_map: bool = False, map_stage: int = -1):
         """(embedding, pooled trunk features[, feature map]): training's auxiliary label head reads the pooled
         features (on the L2-normalised embedding its gradient is too weak to train the tower from scratch), its
-        dense mask head the feature map of the same pass (after stage ``map_stage``; -1: the last)."""
-        if with_map and map_stage not in (-1, len(self.visual) - 1):
+        dense mask head the feature map of the same pass (after stage ``map_stage``; -1: the last). With a skip
+        path, the map of its stage is the one the path reads (its own branch's with ``skip_branch``)."""
+        last = len(self.visual) - 1
+        ms = map_stage % len(self.visual)
+        skip_map = self.skip is not None and with_map and ms == self.skip_stage
+        if (self.skip is not None and self.skip_trunk is None) or (with_map and ms != last and not skip_map):
             maps = self.image_stage_maps(x)
-            f, fmap = maps[-1], maps[map_stage]
+            f = maps[-1]
         else:
-            f = fmap = self._visual(x)
+            maps, f = None, self._visual(x)
+        s = None if self.skip is None else self._skip_input(x, maps)
+        fmap = None
+        if with_map:
+            fmap = s if skip_map else (f if ms == last else maps[ms])
         p = f.mean(dim=(2, 3, 4))
         if self.pool == "avgmax":
             p = torch.cat([p, f.amax(dim=(2, 3, 4))], dim=1)
-        e = F.normalize(self.img_norm(self.visual_proj(p)), dim=-1)
+        e = self.visual_proj(p)
+        if s is not None:
+            e = e + self.skip_proj(self.skip(s).amax(dim=(2, 3, 4)))
+        e = F.normalize(self.img_norm(e), dim=-1)
         return (e, p, fmap) if with_map else (e, p)
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_image_pooled(x)[0]
 
+    def encode_regions(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        if self.skip is None:
+            return super().encode_regions(x, weights)
+        maps = self.image_stage_maps(x)
+        f, s = maps[-1], self.skip(self._skip_input(x, maps))
+        return self._pool_regions(
+            f, self.region_grid(weights, f.shape[2:]), s, self.region_grid(weights, s.shape[2:])
+        )
+
     def pool_regions(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.skip is not None:
+            raise ValueError("a small-clip with a skip path pools regions from two maps: use encode_regions")
+        return self._pool_regions(f, w)
+
+    def _pool_regions(self, f, w, s=None, ws=None) -> torch.Tensor:
         p = masked_mean(f, w)
         if self.pool == "avgmax":
             p = torch.cat([p, masked_max(f, w)], dim=-1)
         b, r = p.shape[:2]
-        e = self.img_norm(self.visual_proj(p.reshape(b * r, -1)))
+        e = self.visual_proj(p.reshape(b * r, -1))
+        if s is not None:
+            e = e + self.skip_proj(masked_max(s, ws).reshape(b * r, -1))
+        e = self.img_norm(e)
         return F.normalize(e, dim=-1).reshape(b, r, -1)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -149,6 +204,19 @@ class SmallClip(CTModel):
 
     def logit_scale(self) -> torch.Tensor:
         return self.log_scale.exp().clamp(max=100)
+
+
+def optional_keys(model: SmallClip) -> list[str]:
+    """Parameters weights may lack (``create_model(allow_new=True)``): the zero-initialised skip path."""
+    return [k for k in model.state_dict() if k.split(".")[0] in ("skip", "skip_proj", "skip_trunk")]
+
+
+def init_new(model: SmallClip, keys: list[str]) -> None:
+    """After loading weights that lack ``keys`` (optional ones): a new skip branch starts as a copy of the trunk's
+    stages 0..K, so it reads the features the weights learnt rather than random ones."""
+    if model.skip_trunk is not None and any(k.startswith("skip_trunk.") for k in keys):
+        for i, stage in enumerate(model.skip_trunk):
+            stage.load_state_dict(model.visual[i].state_dict())
 
 
 def build(params: Mapping) -> SmallClip:

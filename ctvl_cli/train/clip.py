@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable
@@ -23,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ctvl_cli.errors import InputError, UsageError
-from ctvl_cli.train.clip_step import pair_module, train_step
-from ctvl_cli.train.common import Dist, atomic_torch_save, init_dist, write_run_card
+from ctvl_cli.train.clip_step import freeze, pair_module, param_groups, train_step
+from ctvl_cli.train.common import atomic_torch_save, epoch_order, init_dist, lr_at, write_run_card
 
 CKPT = "checkpoint.pt"
 
@@ -36,6 +35,7 @@ class ClipConfig:
     weights: str | None = None
     scratch: bool = False
     tokenizer: str | None = None
+    arch_params: dict[str, Any] = field(default_factory=dict)  # --arch-param overrides of the card's params
     epochs: int = 10
     batch_size: int = 16
     accum: int = 1
@@ -55,6 +55,7 @@ class ClipConfig:
     # labels.csv of the training scans: auxiliary multi-label loss on pooled image features (training only)
     labels: str | None = None
     label_weight: float = 1.0
+    label_input: str = "pooled"  # what the label head reads: "pooled" trunk features or the "embedding"
     # with labels: BCE on the zero-shot logits of the card's prompts (ctvl_cli.train.prompts)
     prompt_weight: float = 0.0
     # spatial augmentation of the training inputs (ctvl_cli.train.augment); all 0: off
@@ -67,6 +68,9 @@ class ClipConfig:
     mask_stage: int = -1  # the image stage whose feature map gets the loss (-1: the last)
     mask_pos_weight: float = 1.0  # weight of the positive cells in that loss
     mask_labels: list[str] | None = None  # the label columns that get that loss (None: all)
+    clip_weight: float = 1.0  # weight of the contrastive loss (0: only the auxiliary losses train)
+    freeze: list[str] = field(default_factory=list)  # parameter-name prefixes kept fixed (and in eval mode)
+    lr_mult: dict[str, float] = field(default_factory=dict)  # parameter-name prefix -> learning-rate factor
 
 
 @dataclass
@@ -101,23 +105,6 @@ def _label_matrix(labels_csv: str, pairs) -> tuple[list[str], Any]:
         )
     rows = [[float("nan") if v is None else float(v) for v in table[scan_key(p.id)]] for p in pairs]
     return names, torch.tensor(rows)
-
-
-def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
-    if warmup > 0 and step < warmup:
-        return base * (step + 1) / warmup
-    prog = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
-
-
-def _epoch_order(n: int, seed: int, epoch: int, dist: Dist, per_step: int) -> list[int]:
-    """Same permutation on every rank; rank r takes a strided share; truncated to whole optimizer steps."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed * 1000003 + epoch)
-    perm = torch.randperm(n, generator=g).tolist()
-    share = perm[dist.rank :: dist.world][: n // dist.world]
-    return share[: (len(share) // per_step) * per_step]
 
 
 def finetune_clip(
@@ -193,15 +180,31 @@ def finetune_clip(
         params["vocab_size"] = len(hf_tok)
         if "pad_id" in params:
             params["pad_id"] = int(hf_tok.pad_token_id or 0)
+    params.update(cfg.arch_params)
     card_dict = card.to_dict()
     card_dict["architecture"] = {"arch": card.arch, "params": params}
     from ctvl_cli.registry.schema import parse_card
 
     run_card = parse_card({**card_dict, "weights": [{"kind": "init", "seed": cfg.seed}]}, where="run")
-    model = create_model(run_card, weights_path=wpath, device="cpu").train()
+    try:
+        model = create_model(
+            run_card, weights_path=wpath, device="cpu", allow_new=bool(cfg.arch_params)
+        ).train()
+    except (TypeError, ValueError, RuntimeError) as e:  # a bad --arch-param
+        if not cfg.arch_params:
+            raise
+        why = "the weights do not fit these parameters" if isinstance(e, RuntimeError) else str(e)
+        raise UsageError(
+            f"--arch-param {cfg.arch_params}: {why}",
+            hint="from weights only optional add-ons (small-clip: skip_stage, skip_dim) may change; else --scratch",
+        ) from None
     if state is not None:
         model.load_state_dict(state["model"])
     model.to(dev)
+    try:
+        frozen = freeze(model, cfg.freeze)
+    except ValueError as e:
+        raise UsageError(f"--freeze: {e}", hint="prefixes of the model's parameter names") from None
     card_tokenize = tokenizer_fn(hf_tok, card.tokenizer)
 
     def tokenize(texts):
@@ -237,7 +240,7 @@ def finetune_clip(
         store=store,
         aug=SpatialAug(cfg.aug_shift_mm, cfg.aug_rotate_deg, cfg.aug_scale),
     )
-    steps_per_epoch = (len(pairs) // dist.world) // per_step  # = len(_epoch_order(...)) // per_step
+    steps_per_epoch = (len(pairs) // dist.world) // per_step  # = len(epoch_order(...)) // per_step
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
@@ -281,6 +284,7 @@ def finetune_clip(
         dense_labels=int(ds.targets.shape[1]) if dense_ch and cfg.mask_weight else 0,
         dense_channels=dense_ch,
         dense_stage=cfg.mask_stage,
+        label_input=cfg.label_input,
     )
     net_head, net_dense = net.head, net.dense
     for mod, key in ((net_head, "aux_head"), (net_dense, "mask_head")):
@@ -292,10 +296,12 @@ def finetune_clip(
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(net, device_ids=[dev.index] if dev.type == "cuda" else None)
-    decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "pos" not in n]
-    no_decay = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
+    try:
+        groups = param_groups(net, cfg.weight_decay, cfg.lr_mult)
+    except ValueError as e:
+        raise UsageError(f"--lr-mult: {e}", hint="prefixes of the model's parameter names") from None
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        groups,
         lr=cfg.lr,
         betas=(0.9, 0.98),
         eps=1e-6,
@@ -360,6 +366,7 @@ def finetune_clip(
             "world": dist.world,
             "device": str(dev),
             "pairs": len(pairs),
+            "frozen": len(frozen),
         }
     )
     last_loss, aux_losses = float("nan"), {}
@@ -367,7 +374,8 @@ def finetune_clip(
     try:
         while epoch < cfg.epochs and step < total_steps:
             ds.epoch = epoch
-            order = _epoch_order(len(pairs), cfg.seed, epoch, dist, per_step)[batch_in_epoch * per_step :]
+            freeze(model, cfg.freeze)  # (again: setup such as the mask targets' dry run resets train mode)
+            order = epoch_order(len(pairs), cfg.seed, epoch, dist, per_step)[batch_in_epoch * per_step :]
             loader = torch.utils.data.DataLoader(
                 ds,
                 batch_size=cfg.batch_size,
@@ -385,9 +393,9 @@ def finetune_clip(
                 micro.append((xs.to(dev, non_blocking=True), *tokenize(texts), y, t))
                 if len(micro) < cfg.accum:
                     continue
-                lr = _lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
+                lr = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
                 for g in opt.param_groups:
-                    g["lr"] = lr
+                    g["lr"] = lr * g.get("lr_mult", 1.0)
                 last_loss, aux_losses = train_step(
                     net,
                     micro,
@@ -401,6 +409,7 @@ def finetune_clip(
                     cfg.prompt_weight,
                     cfg.mask_weight if net_dense is not None else 0.0,
                     cfg.mask_pos_weight,
+                    cfg.clip_weight,
                 )
                 micro = []
                 step += 1
@@ -434,6 +443,7 @@ def finetune_clip(
                     model.eval()
                     rec.update(val.run(model, tokenize, dev))
                     model.train()
+                    freeze(model, cfg.freeze)
                     m = rec[val.metric_name]
                     improved = best is None or (m == m and m > best)
                     if improved:

@@ -14,6 +14,7 @@ def pair_module(
     dense_labels: int = 0,
     dense_channels: int = 0,
     dense_stage: int = -1,
+    label_input: str = "pooled",
 ):
     """Wrap the model so DDP sees one forward returning both towers' features (torch imported lazily), plus,
     with ``n_labels``, the training-only linear head of the auxiliary label loss (never exported), with
@@ -28,10 +29,17 @@ def pair_module(
             self.m = m
             # the head reads the pooled trunk features where the model exposes them (small-clip), else the
             # embedding: on L2-normalised embeddings its gradient is too weak to train a tower from scratch
+            # label_input "embedding": the head reads the embedding itself, so its loss shapes the projections
+            # (with a frozen tower, the pooled features would teach nothing)
             self.pooled = hasattr(model, "encode_image_pooled")
-            dim = model.pool_dim if self.pooled else model.embed_dim
+            self.on_emb = label_input == "embedding" or not self.pooled
+            dim = model.embed_dim if self.on_emb else model.pool_dim
             self.head = nn.Linear(dim, n_labels) if n_labels else None
-            self.dense = nn.Conv3d(dense_channels, dense_labels, 1) if dense_labels else None
+            self.dense = None
+            if dense_labels:
+                self.dense = _tied_head(model, dense_stage, dense_labels) or nn.Conv3d(
+                    dense_channels, dense_labels, 1
+                )
             self.prompts = prompts
 
         def forward(self, x, ids, mask):
@@ -43,7 +51,7 @@ def pair_module(
                 img = feats = self.m.encode_image(x)
                 # models without encode_image_pooled: the feature map takes a second pass
                 fmap = self.m.image_stage_maps(x)[dense_stage] if want_map else None
-            logits = None if self.head is None else self.head(feats.float())
+            logits = None if self.head is None else self.head((img if self.on_emb else feats).float())
             dense = None if self.dense is None else self.dense(fmap.float())
             scale = self.m.logit_scale()
             zs = None
@@ -54,6 +62,77 @@ def pair_module(
             return img, self.m.encode_text(ids, mask), scale, logits, zs, dense
 
     return Pair(model)
+
+
+def _tied_head(model, stage: int, n: int):
+    """A small-clip whose skip path reads the ``--masks`` stage: the dense loss trains the first ``n`` channels of
+    the model's own skip convolution (exported with the model) instead of a training-only head, so the maxima the
+    embedding receives are the per-cell finding detectors that loss teaches."""
+    from torch import nn
+
+    skip = getattr(model, "skip", None)
+    n_stages = len(getattr(model, "visual", ()))
+    if skip is None or not n_stages or stage % n_stages != model.skip_stage or skip.out_channels < n:
+        return None
+
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = skip  # shared with the model (named_parameters() lists it once)
+
+        def forward(self, f):
+            return self.conv(f)[:, :n]
+
+    return Tied()
+
+
+def freeze(model, prefixes) -> list[str]:
+    """Freeze the submodules named by ``prefixes`` (``visual.0``, ``skip``; a parameter name or a prefix of
+    one): no gradients, and eval mode so their BatchNorm statistics stay put too. Call again after every
+    ``model.train()``. Returns the frozen parameter names; a prefix that names nothing raises ValueError."""
+    names = [n for n, _ in model.named_parameters()]
+    frozen = []
+    for pre in prefixes:
+        hit = [n for n in names if n == pre or n.startswith(pre + ".")]
+        if not hit:
+            raise ValueError(f"{pre!r} names no parameter of the model (e.g. {', '.join(names[:3])})")
+        frozen += hit
+        try:
+            model.get_submodule(pre).eval()
+        except AttributeError:  # a single parameter
+            pass
+    for n, p in model.named_parameters():
+        if n in frozen:
+            p.requires_grad_(False)
+    return frozen
+
+
+def param_groups(net, weight_decay: float, lr_mult: dict[str, float]) -> list[dict]:
+    """AdamW groups of the trainable parameters: weight decay on matrices (not on ``pos``), and per-prefix learning-rate
+    factors ``lr_mult`` (model parameter names, as for ``freeze``; first match wins; the factor rides in the group
+    as ``lr_mult``). A prefix that names no trainable parameter raises ValueError."""
+    groups: dict[tuple[bool, float], list] = {}
+    used = set()
+    for name, p in net.named_parameters():
+        if not p.requires_grad:
+            continue
+        n = name.removeprefix("module.").removeprefix("m.")
+        mult = 1.0
+        for pre, f in lr_mult.items():
+            if n == pre or n.startswith(pre + "."):
+                mult = f
+                used.add(pre)
+                break
+        groups.setdefault((p.ndim >= 2 and "pos" not in name, mult), []).append(p)
+    unused = [pre for pre in lr_mult if pre not in used]
+    if unused:
+        raise ValueError(f"{unused[0]!r} names no trainable parameter of the model")
+    # decayed groups first: without --lr-mult exactly the two groups (and order) of earlier checkpoints
+    order = sorted(groups.items(), key=lambda kv: not kv[0][0])
+    return [
+        {"params": ps, "weight_decay": weight_decay if dec else 0.0, "lr_mult": mult}
+        for (dec, mult), ps in order
+    ]
 
 
 def clip_loss(img, txt, scale, dist: Dist):
@@ -95,11 +174,13 @@ def train_step(
     prompt_weight: float = 0.0,
     mask_weight: float = 0.0,
     mask_pos_weight: float = 1.0,
+    clip_weight: float = 1.0,
 ) -> tuple[float, dict[str, float]]:
     """One optimizer step over the micro-batches ``(x, ids, mask, y, t)`` (``y``: labels or None; ``t``: dense
     mask targets or None; ``mask_pos_weight`` weighs their positive cells). Returns the contrastive loss and the
     (unweighted) auxiliary losses that are on, as ``{"label_loss": .., "prompt_loss": .., "mask_loss": ..}``
-    averaged over the micro-batches; their weighted sum with the contrastive loss is what is minimised."""
+    averaged over the micro-batches; their weighted sum with ``clip_weight`` x the contrastive loss is what is
+    minimised (``clip_weight`` 0: the contrastive loss is reported, not trained)."""
     import contextlib
     from functools import partial
 
@@ -136,7 +217,7 @@ def train_step(
         x, ids, mask, y, t = micro[0]
         out = fwd(x, ids, mask)
         loss = clip_loss(out[0], out[1], out[2], dist)
-        scaler.scale(loss + aux(out, y, t, 1.0)).backward()
+        scaler.scale(clip_weight * loss + aux(out, y, t, 1.0)).backward()
         total = float(loss.detach())
     else:
         with torch.no_grad():
@@ -149,7 +230,7 @@ def train_step(
                 imgs = torch.cat([out[0] if k == j else c[0] for k, c in enumerate(cached)])
                 txts = torch.cat([out[1] if k == j else c[1] for k, c in enumerate(cached)])
                 loss = clip_loss(imgs, txts, out[2], dist)
-                scaler.scale(loss + aux(out, m[3], m[4], 1.0 / len(micro))).backward()
+                scaler.scale(clip_weight * loss + aux(out, m[3], m[4], 1.0 / len(micro))).backward()
             total = float(loss.detach())
     if grad_clip:
         scaler.unscale_(opt)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ctvl_cli.errors import UsageError
 
 
 @dataclass
@@ -90,3 +93,55 @@ def write_run_card(
     tmp.write_text(json.dumps(d, indent=2) + "\n")
     os.replace(tmp, out / "ctvl_card.json")
     return d
+
+
+def parse_arch_params(items: list[str]) -> dict[str, Any]:
+    """``["skip_stage=1", "widths=[8,16]"]`` -> ``{"skip_stage": 1, "widths": [8, 16]}`` (JSON values; a value that
+    is not JSON stays a string)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--arch-param {item!r} is not KEY=VALUE", hint="e.g. --arch-param skip_stage=1")
+        try:
+            out[key.strip()] = json.loads(val)
+        except json.JSONDecodeError:
+            out[key.strip()] = val
+    return out
+
+
+def parse_lr_mult(text: str | None) -> dict[str, float]:
+    """``"text=0.05,tok=0.05"`` -> ``{"text": 0.05, "tok": 0.05}``."""
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, eq, val = item.partition("=")
+        try:
+            f = float(val)
+        except ValueError:
+            f = -1.0
+        if not eq or not key.strip() or f < 0:
+            raise UsageError(
+                f"--lr-mult {item.strip()!r} is not PREFIX=FACTOR", hint="e.g. --lr-mult text=0.05"
+            )
+        out[key.strip()] = f
+    return out
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    """Linear warm-up to ``base`` over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if warmup > 0 and step < warmup:
+        return base * (step + 1) / warmup
+    prog = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
+
+
+def epoch_order(n: int, seed: int, epoch: int, dist: Dist, per_step: int) -> list[int]:
+    """Same permutation on every rank; rank r takes a strided share; truncated to whole optimizer steps."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed * 1000003 + epoch)
+    perm = torch.randperm(n, generator=g).tolist()
+    share = perm[dist.rank :: dist.world][: n // dist.world]
+    return share[: (len(share) // per_step) * per_step]

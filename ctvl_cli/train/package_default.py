@@ -66,7 +66,7 @@ def package(run_dir: Path, *, root: Path | None = None) -> dict:
     card["weights"][0]["size"] = wdst.stat().st_size
     card["available"] = True
     card["notes"] = (
-        f"Trained by `make train-default`{'' if own_tok else ' (its second part: on from the first part)'}: "
+        f"Trained by `make train-default`{'' if own_tok else ' (its last part, on from the earlier ones)'}: "
         f"epoch {best['epoch']} of {len(hist)}, step {best['step']}; "
         f"validation (200 phantoms, seed 2000): zero-shot mean AUROC {best.get('zs_auroc', float('nan')):.3f}, "
         f"report->image R@5 {best.get('r2i_R@5', float('nan')):.3f}. Held-out quality: bench/RESULTS.md."

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ctvl_cli.errors import UsageError
-from ctvl_cli.train.clip import _epoch_order, _lr_at
-from ctvl_cli.train.common import atomic_torch_save, init_dist
+from ctvl_cli.train.common import atomic_torch_save, epoch_order, init_dist, lr_at
 
 CKPT = "checkpoint.pt"
 
@@ -397,11 +396,11 @@ def finetune_report(
             torch.cuda.set_rng_state_all(state["cuda_rng"])
     try:
         while epoch < cfg.epochs and step < total_steps:
-            order = _epoch_order(len(pairs), cfg.seed, epoch, dist, per_step)[batch_in_epoch * per_step :]
+            order = epoch_order(len(pairs), cfg.seed, epoch, dist, per_step)[batch_in_epoch * per_step :]
             t0 = time.perf_counter()
             for s in range(0, len(order), per_step):
                 idx = order[s : s + per_step]
-                lr = _lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
+                lr = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
                 for g in opt.param_groups:
                     g["lr"] = lr * g["lr_scale"]
                 opt.zero_grad(set_to_none=True)

@@ -104,6 +104,14 @@ def clip_cmd(
         Path | None,
         typer.Option("--tokenizer", help="Tokenizer directory (from `finetune tokenizer`); --scratch only."),
     ] = None,
+    arch_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arch-param",
+            help="KEY=VALUE (JSON value) overriding an architecture parameter of the card, repeatable; "
+            "from weights, only optional add-ons (e.g. small-clip's skip_stage=1) may be new.",
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs (default 10).")] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", "-b", min=2, help="Pairs per micro-batch per process.")
@@ -150,6 +158,14 @@ def clip_cmd(
     label_weight: Annotated[
         float, typer.Option("--label-weight", min=0.0, help="Weight of the --labels loss.")
     ] = 1.0,
+    label_input: Annotated[
+        str,
+        typer.Option(
+            "--label-input",
+            help="What the --labels head reads: 'pooled' trunk features (trains the tower) or the 'embedding' "
+            "(trains the projections: findings become linear in the embedding).",
+        ),
+    ] = "pooled",
     prompt_weight: Annotated[
         float,
         typer.Option(
@@ -193,6 +209,30 @@ def clip_cmd(
             "--mask-labels",
             help="Comma-separated --labels columns that get the --masks loss (default: all). Large findings "
             "fill hundreds of cells and otherwise dominate it.",
+        ),
+    ] = None,
+    clip_weight: Annotated[
+        float,
+        typer.Option(
+            "--clip-weight",
+            min=0.0,
+            help="Weight of the contrastive loss (0: only the --labels/--masks losses train; it is still reported).",
+        ),
+    ] = 1.0,
+    freeze: Annotated[
+        str | None,
+        typer.Option(
+            "--freeze",
+            help="Comma-separated parameter-name prefixes to keep fixed (no gradient, BatchNorm in eval mode), "
+            "e.g. 'visual.0,visual.1,skip'.",
+        ),
+    ] = None,
+    lr_mult: Annotated[
+        str | None,
+        typer.Option(
+            "--lr-mult",
+            help="Comma-separated PREFIX=FACTOR: parameters whose names start with PREFIX train at FACTOR x the "
+            "learning rate, e.g. 'text=0.05,tok=0.05'.",
         ),
     ] = None,
     aug_shift: Annotated[
@@ -253,17 +293,21 @@ def clip_cmd(
     from ctvl_cli.api.embed import DEFAULT_MODEL
     from ctvl_cli.errors import UsageError
     from ctvl_cli.train.clip import ClipConfig, finetune_clip
+    from ctvl_cli.train.common import parse_arch_params, parse_lr_mult
 
     cfg = None
     if not resume:
         if pairs is None:
             raise UsageError("--pairs is required", hint="a CSV with columns image,text")
+        if label_input not in ("pooled", "embedding"):
+            raise UsageError(f"--label-input {label_input!r}", hint="pooled or embedding")
         cfg = ClipConfig(
             pairs=str(pairs),
             model=model or DEFAULT_MODEL,
             weights=weights,
             scratch=scratch,
             tokenizer=str(tokenizer) if tokenizer else None,
+            arch_params=parse_arch_params(arch_param or []),
             epochs=epochs or 10,
             batch_size=batch_size,
             accum=accum,
@@ -277,12 +321,16 @@ def clip_cmd(
             text_aug_whole=text_aug_whole,
             labels=str(labels) if labels else None,
             label_weight=label_weight,
+            label_input=label_input,
             prompt_weight=prompt_weight,
             masks=str(masks) if masks else None,
             mask_weight=mask_weight,
             mask_stage=mask_stage,
             mask_pos_weight=mask_pos_weight,
             mask_labels=[n.strip() for n in mask_labels.split(",") if n.strip()] if mask_labels else None,
+            clip_weight=clip_weight,
+            freeze=[n.strip() for n in freeze.split(",") if n.strip()] if freeze else [],
+            lr_mult=parse_lr_mult(lr_mult),
             aug_shift_mm=aug_shift,
             aug_rotate_deg=aug_rotate,
             aug_scale=aug_scale,
