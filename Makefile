@@ -47,7 +47,7 @@ bench:
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
-# --- the embedded default model `ctvl-phantom` (about 2 h 20 min on 2 CPU cores; resumes if interrupted) ---
+# --- the embedded default model `ctvl-phantom` (about 2 h 40 min on 2 CPU cores; resumes if interrupted) ---
 CTVL        := $(BIN)/ctvl
 TRAIN_N     ?= 4000
 TRAIN_EPOCHS ?= 32
@@ -56,6 +56,16 @@ RUN         := build/ctvl-phantom-run
 # stage 1 and restricted to the six small findings, at a higher learning rate
 FINE_EPOCHS ?= 8
 RUN_FINE    := build/ctvl-phantom-run-fine
+# third part (about 14 min): a detector branch (small-clip skip_branch: its own copy of stages 0-1, a 1x1x1
+# convolution whose maxima feed the embedding) trained alone by the --masks loss on the six small findings; the rest
+# of the model frozen. Fourth part (about 7 min): both image towers frozen, the projections (the branch's at 10x the
+# rate, the text tower at 0.05x) trained to align the branch's maxima with the text: label loss on the embedding
+# itself, prompt loss, contrastive loss.
+RUN_DET     := build/ctvl-phantom-run-det
+DET_EPOCHS  ?= 8
+RUN_ALIGN   := build/ctvl-phantom-run-align
+ALIGN_EPOCHS ?= 4
+NOT_BRANCH  := visual,visual_proj,skip_proj,tok,pos,text,text_norm,text_proj,log_scale
 SMALL_FINDINGS := Medical material,Arterial wall calcification,Coronary artery wall calcification,Lymphadenopathy,Lung nodule,Pulmonary fibrotic sequela
 
 build/phantom-train/pairs.csv:
@@ -67,7 +77,7 @@ build/phantom-tokenizer/tokenizer.json: build/phantom-train/pairs.csv
 
 train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/phantom-tokenizer/tokenizer.json
 	if [ -f $(RUN)/checkpoint.pt ]; then $(CTVL) finetune clip --out $(RUN) --resume --epochs $(TRAIN_EPOCHS) -j 1; else \
-	$(CTVL) finetune clip --model ctvl-phantom --scratch --tokenizer build/phantom-tokenizer \
+	$(CTVL) finetune clip --model ctvl-phantom --scratch --arch-param skip_stage=null --tokenizer build/phantom-tokenizer \
 	  --pairs build/phantom-train/pairs.csv --val-pairs build/phantom-val/pairs.csv \
 	  --val-labels build/phantom-val/labels.csv --out $(RUN) --epochs $(TRAIN_EPOCHS) -b 32 --lr 1e-3 \
 	  --warmup 200 --text-aug-whole 0.15 --labels build/phantom-train/labels.csv --label-weight 10 \
@@ -81,7 +91,20 @@ train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/p
 	  --masks build/phantom-train/masks --mask-weight 10 --mask-stage 1 --mask-pos-weight 20 \
 	  --mask-labels "$(SMALL_FINDINGS)" --aug-shift 10 --aug-rotate 5 --aug-scale 0.08 \
 	  --save-every 100 --input-cache build/phantom-inputs -j 1; fi
-	$(BIN)/python -m ctvl_cli.train.package_default $(RUN_FINE)
+	if [ -f $(RUN_DET)/checkpoint.pt ]; then $(CTVL) finetune clip --out $(RUN_DET) --resume --epochs $(DET_EPOCHS) -j 1; else \
+	$(CTVL) finetune clip --model $(RUN_FINE) --arch-param skip_stage=1 --arch-param skip_dim=16 \
+	  --arch-param skip_branch=true --pairs build/phantom-train/pairs.csv --out $(RUN_DET) --epochs $(DET_EPOCHS) \
+	  -b 16 --lr 3e-3 --warmup 50 --text-aug-whole 0.15 --labels build/phantom-train/labels.csv --label-weight 0 \
+	  --clip-weight 0 --freeze "$(NOT_BRANCH)" --masks build/phantom-train/masks --mask-weight 1 --mask-stage 1 \
+	  --mask-pos-weight 20 --mask-labels "$(SMALL_FINDINGS)" --save-every 250 --input-cache build/phantom-inputs -j 1; fi
+	if [ -f $(RUN_ALIGN)/checkpoint.pt ]; then $(CTVL) finetune clip --out $(RUN_ALIGN) --resume --epochs $(ALIGN_EPOCHS) -j 1; else \
+	$(CTVL) finetune clip --model $(RUN_DET) --freeze visual,skip_trunk,skip \
+	  --lr-mult "tok=0.05,pos=0.05,text=0.05,text_norm=0.05,text_proj=0.05,skip_proj=10" \
+	  --pairs build/phantom-train/pairs.csv --val-pairs build/phantom-val/pairs.csv \
+	  --val-labels build/phantom-val/labels.csv --out $(RUN_ALIGN) --epochs $(ALIGN_EPOCHS) -b 32 --lr 1e-2 \
+	  --warmup 50 --text-aug-whole 0.15 --labels build/phantom-train/labels.csv --label-weight 10 \
+	  --label-input embedding --prompt-weight 10 --save-every 100 --input-cache build/phantom-inputs -j 1; fi
+	$(BIN)/python -m ctvl_cli.train.package_default $(RUN_ALIGN)
 
 # --- the embedded report model `ctvl-phantom-report` (about 35 min on 2 CPU cores; resumes if interrupted) ---
 # Projector + a small GPT-2 trained from scratch on phantom reports, over the frozen ctvl-phantom encoder: re-run
