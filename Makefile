@@ -47,7 +47,7 @@ bench:
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
-# --- the embedded default model `ctvl-phantom` (about 2 h 40 min on 2 CPU cores; resumes if interrupted) ---
+# --- the embedded default model `ctvl-phantom` (about 2 h 55 min on 2 CPU cores; resumes if interrupted) ---
 CTVL        := $(BIN)/ctvl
 TRAIN_N     ?= 4000
 TRAIN_EPOCHS ?= 32
@@ -56,17 +56,18 @@ RUN         := build/ctvl-phantom-run
 # stage 1 and restricted to the six small findings, at a higher learning rate
 FINE_EPOCHS ?= 8
 RUN_FINE    := build/ctvl-phantom-run-fine
-# third part (about 14 min): a detector branch (small-clip skip_branch: its own copy of stages 0-1, a 1x1x1
-# convolution whose maxima feed the embedding) trained alone by the --masks loss on the six small findings; the rest
-# of the model frozen. Fourth part (about 7 min): both image towers frozen, the projections (the branch's at 10x the
+# third part (about 20 min): a detector branch (small-clip skip_branch: its own copy of stages 0-1, a 1x1x1
+# convolution whose maxima feed the embedding) trained alone by the --masks loss on eight findings; the rest
+# of the model frozen. Fourth part (about 10 min): both image towers frozen, the projections (the branch's at 10x the
 # rate, the text tower at 0.05x) trained to align the branch's maxima with the text: label loss on the embedding
 # itself, prompt loss, contrastive loss.
 RUN_DET     := build/ctvl-phantom-run-det
-DET_EPOCHS  ?= 8
+DET_EPOCHS  ?= 12
 RUN_ALIGN   := build/ctvl-phantom-run-align
-ALIGN_EPOCHS ?= 4
+ALIGN_EPOCHS ?= 6
 NOT_BRANCH  := visual,visual_proj,skip_proj,tok,pos,text,text_norm,text_proj,log_scale
 SMALL_FINDINGS := Medical material,Arterial wall calcification,Coronary artery wall calcification,Lymphadenopathy,Lung nodule,Pulmonary fibrotic sequela
+DET_FINDINGS := $(SMALL_FINDINGS),Bronchiectasis,Consolidation
 
 build/phantom-train/pairs.csv:
 	$(CTVL) phantom build/phantom-train -n $(TRAIN_N) --seed 1000 --masks --workers 2 --format json > /dev/null
@@ -96,7 +97,7 @@ train-default: build/phantom-train/pairs.csv build/phantom-val/pairs.csv build/p
 	  --arch-param skip_branch=true --pairs build/phantom-train/pairs.csv --out $(RUN_DET) --epochs $(DET_EPOCHS) \
 	  -b 16 --lr 3e-3 --warmup 50 --text-aug-whole 0.15 --labels build/phantom-train/labels.csv --label-weight 0 \
 	  --clip-weight 0 --freeze "$(NOT_BRANCH)" --masks build/phantom-train/masks --mask-weight 1 --mask-stage 1 \
-	  --mask-pos-weight 20 --mask-labels "$(SMALL_FINDINGS)" --save-every 250 --input-cache build/phantom-inputs -j 1; fi
+	  --mask-pos-weight 20 --mask-labels "$(DET_FINDINGS)" --save-every 250 --input-cache build/phantom-inputs -j 1; fi
 	if [ -f $(RUN_ALIGN)/checkpoint.pt ]; then $(CTVL) finetune clip --out $(RUN_ALIGN) --resume --epochs $(ALIGN_EPOCHS) -j 1; else \
 	$(CTVL) finetune clip --model $(RUN_DET) --freeze visual,skip_trunk,skip \
 	  --lr-mult "tok=0.05,pos=0.05,text=0.05,text_norm=0.05,text_proj=0.05,skip_proj=10" \
