@@ -48,7 +48,7 @@ def test_lr_mult_scales_groups_and_resumes(runner, small_set, tmp_path):
             assert not moved, k
     assert any(not torch.equal(wa[k], start[k]) for k in wa if k.startswith("visual."))
     state = torch.load(b / "checkpoint.pt", map_location="cpu", weights_only=False)
-    assert sorted({g["lr_mult"] for g in state["optimizer"]["param_groups"]}) == [0.0, 0.5, 1.0]
+    assert sorted({g["lr_scale"] for g in state["optimizer"]["param_groups"]}) == [0.0, 0.5, 1.0]
     assert state["config"]["lr_mult"] == {"text": 0.0, "tok": 0.0, "visual": 0.5}
 
     for bad, why in (("text", "not PREFIX=FACTOR"), ("text=-1", "not PREFIX=FACTOR"),

@@ -23,7 +23,7 @@ from typing import Any
 
 from ctvl_cli.errors import InputError, UsageError
 from ctvl_cli.train.clip_step import freeze, pair_module, param_groups, train_step
-from ctvl_cli.train.common import atomic_torch_save, epoch_order, init_dist, lr_at, write_run_card
+from ctvl_cli.train.common import atomic_torch_save, epoch_order, init_dist, lr_at, set_lr, write_run_card
 
 CKPT = "checkpoint.pt"
 
@@ -374,7 +374,9 @@ def finetune_clip(
     try:
         while epoch < cfg.epochs and step < total_steps:
             ds.epoch = epoch
-            freeze(model, cfg.freeze)  # (again: setup such as the mask targets' dry run resets train mode)
+            freeze(
+                model, cfg.freeze
+            )  # again: setup (the mask targets' dry run) and validation reset train mode
             order = epoch_order(len(pairs), cfg.seed, epoch, dist, per_step)[batch_in_epoch * per_step :]
             loader = torch.utils.data.DataLoader(
                 ds,
@@ -394,8 +396,7 @@ def finetune_clip(
                 if len(micro) < cfg.accum:
                     continue
                 lr = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
-                for g in opt.param_groups:
-                    g["lr"] = lr * g.get("lr_mult", 1.0)
+                set_lr(opt, lr)
                 last_loss, aux_losses = train_step(
                     net,
                     micro,
@@ -442,8 +443,7 @@ def finetune_clip(
                 if val is not None:
                     model.eval()
                     rec.update(val.run(model, tokenize, dev))
-                    model.train()
-                    freeze(model, cfg.freeze)
+                    model.train()  # (frozen parts go back to eval mode at the next epoch's start)
                     m = rec[val.metric_name]
                     improved = best is None or (m == m and m > best)
                     if improved:

@@ -86,6 +86,12 @@ def _tied_head(model, stage: int, n: int):
     return Tied()
 
 
+def _under(name: str, prefix: str) -> bool:
+    """``name`` is the parameter ``prefix`` or lies under the module ``prefix`` (``visual`` covers ``visual.0.x``,
+    not ``visual_proj.x``)."""
+    return name == prefix or name.startswith(prefix + ".")
+
+
 def freeze(model, prefixes) -> list[str]:
     """Freeze the submodules named by ``prefixes`` (``visual.0``, ``skip``; a parameter name or a prefix of
     one): no gradients, and eval mode so their BatchNorm statistics stay put too. Call again after every
@@ -93,7 +99,7 @@ def freeze(model, prefixes) -> list[str]:
     names = [n for n, _ in model.named_parameters()]
     frozen = []
     for pre in prefixes:
-        hit = [n for n in names if n == pre or n.startswith(pre + ".")]
+        hit = [n for n in names if _under(n, pre)]
         if not hit:
             raise ValueError(f"{pre!r} names no parameter of the model (e.g. {', '.join(names[:3])})")
         frozen += hit
@@ -101,8 +107,9 @@ def freeze(model, prefixes) -> list[str]:
             model.get_submodule(pre).eval()
         except AttributeError:  # a single parameter
             pass
+    off = set(frozen)
     for n, p in model.named_parameters():
-        if n in frozen:
+        if n in off:
             p.requires_grad_(False)
     return frozen
 
@@ -110,7 +117,7 @@ def freeze(model, prefixes) -> list[str]:
 def param_groups(net, weight_decay: float, lr_mult: dict[str, float]) -> list[dict]:
     """AdamW groups of the trainable parameters: weight decay on matrices (not on ``pos``), and per-prefix learning-rate
     factors ``lr_mult`` (model parameter names, as for ``freeze``; first match wins; the factor rides in the group
-    as ``lr_mult``). A prefix that names no trainable parameter raises ValueError."""
+    as ``lr_scale``, which ``common.set_lr`` applies, as for ``finetune report``'s groups). A prefix that names no trainable parameter raises ValueError."""
     groups: dict[tuple[bool, float], list] = {}
     used = set()
     for name, p in net.named_parameters():
@@ -119,7 +126,7 @@ def param_groups(net, weight_decay: float, lr_mult: dict[str, float]) -> list[di
         n = name.removeprefix("module.").removeprefix("m.")
         mult = 1.0
         for pre, f in lr_mult.items():
-            if n == pre or n.startswith(pre + "."):
+            if _under(n, pre):
                 mult = f
                 used.add(pre)
                 break
@@ -130,7 +137,7 @@ def param_groups(net, weight_decay: float, lr_mult: dict[str, float]) -> list[di
     # decayed groups first: without --lr-mult exactly the two groups (and order) of earlier checkpoints
     order = sorted(groups.items(), key=lambda kv: not kv[0][0])
     return [
-        {"params": ps, "weight_decay": weight_decay if dec else 0.0, "lr_mult": mult}
+        {"params": ps, "weight_decay": weight_decay if dec else 0.0, "lr_scale": mult}
         for (dec, mult), ps in order
     ]
 

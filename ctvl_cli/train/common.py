@@ -137,6 +137,12 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
 
 
+def set_lr(opt, lr: float) -> None:
+    """Set every optimizer group's learning rate to ``lr`` times the group's ``lr_scale`` (1 when absent)."""
+    for g in opt.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+
+
 def epoch_order(n: int, seed: int, epoch: int, dist: Dist, per_step: int) -> list[int]:
     """Same permutation on every rank; rank r takes a strided share; truncated to whole optimizer steps."""
     import torch

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ctvl_cli.errors import UsageError
-from ctvl_cli.train.common import atomic_torch_save, epoch_order, init_dist, lr_at
+from ctvl_cli.train.common import atomic_torch_save, epoch_order, init_dist, lr_at, set_lr
 
 CKPT = "checkpoint.pt"
 
@@ -401,8 +401,7 @@ def finetune_report(
             for s in range(0, len(order), per_step):
                 idx = order[s : s + per_step]
                 lr = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps)
-                for g in opt.param_groups:
-                    g["lr"] = lr * g["lr_scale"]
+                set_lr(opt, lr)
                 opt.zero_grad(set_to_none=True)
                 total = 0.0
                 for j in range(cfg.accum):

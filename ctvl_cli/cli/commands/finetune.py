@@ -86,6 +86,11 @@ def _event_printer(fmt_every: int = 10):
     return on_event, close
 
 
+def _names(text: str | None) -> list[str]:
+    """A comma-separated option value -> its non-empty, stripped items."""
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
 @app.command("clip", epilog=CLIP_EXAMPLES)
 @handle_errors
 def clip_cmd(
@@ -327,9 +332,9 @@ def clip_cmd(
             mask_weight=mask_weight,
             mask_stage=mask_stage,
             mask_pos_weight=mask_pos_weight,
-            mask_labels=[n.strip() for n in mask_labels.split(",") if n.strip()] if mask_labels else None,
+            mask_labels=_names(mask_labels) or None,
             clip_weight=clip_weight,
-            freeze=[n.strip() for n in freeze.split(",") if n.strip()] if freeze else [],
+            freeze=_names(freeze),
             lr_mult=parse_lr_mult(lr_mult),
             aug_shift_mm=aug_shift,
             aug_rotate_deg=aug_rotate,
